@@ -1,0 +1,54 @@
+"""`python -m devstack` (what `make run` does): the local stack in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from devstack.stack import EmbeddedStack, default_options
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    options = default_options()
+    stack = EmbeddedStack(options)
+    stop = threading.Event()
+
+    def _signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _signal)
+    signal.signal(signal.SIGTERM, _signal)
+    print(f"Starting MotherFluxer locally (data in {options.data_dir}) ...", flush=True)
+    try:
+        stack.start()
+    except Exception as exc:
+        print(f"MotherFluxer failed to start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    models = ", ".join(m["id"] for m in stack.catalog["models"])
+    print(
+        "\n"
+        f"  Router:    {stack.url}   (OpenAI base URL: {stack.url}/v1)\n"
+        f"  Admin key: {stack.admin_key}\n"
+        f"  Models:    {models}  (tiny demo models: their answers are noise)\n"
+        f"  Logs:      {options.data_dir / 'logs'}\n"
+        "\nMotherFluxer is ready. Press Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        while not stop.wait(1.0):
+            dead = [c.name for c in stack.children if not c.alive()]
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited unexpectedly", file=sys.stderr)
+                break
+    finally:
+        print("Stopping MotherFluxer ...", flush=True)
+        stack.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

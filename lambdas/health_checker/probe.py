@@ -1,0 +1,140 @@
+"""Probing instances and turning probe results into status changes (conditional writes)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+from registry.repository import ConcurrentUpdate, InstanceNotFound, InstanceRepository
+from routing.instances import Instance
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    instance_id: str
+    ok: bool
+    detail: str
+    latency_ms: float
+
+
+async def probe_http(
+    session: aiohttp.ClientSession, inst: Instance, timeout_s: float
+) -> ProbeResult:
+    started = time.perf_counter()
+    base = inst.endpoint.rstrip("/")
+    last = "no answer"
+    for path in ("/health", "/ping"):
+        try:
+            async with session.get(
+                base + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as resp:
+                if resp.status == 200:
+                    return ProbeResult(inst.instance_id, True, f"{path} 200", _ms(started))
+                last = f"{path} {resp.status}"
+                if resp.status != 404:
+                    break
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            last = f"{path} {type(exc).__name__}"
+            break
+    return ProbeResult(inst.instance_id, False, last, _ms(started))
+
+
+def probe_sagemaker(client: Any, inst: Instance) -> ProbeResult:
+    started = time.perf_counter()
+    try:
+        status = client.describe_endpoint(EndpointName=inst.endpoint)["EndpointStatus"]
+    except Exception as exc:
+        return ProbeResult(inst.instance_id, False, type(exc).__name__, _ms(started))
+    # Updating endpoints keep serving on the old variant, so they still count as healthy.
+    return ProbeResult(
+        inst.instance_id, status in ("InService", "Updating"), f"endpoint {status}", _ms(started)
+    )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def verdict(inst: Instance, result: ProbeResult, now: float) -> Instance | None:
+    """The status an instance should have after a probe; None when nothing changes.
+
+    Draining belongs to operators and is never changed here. A heartbeat that is older than
+    the lease makes an instance unhealthy even when its probe answers: the router can only
+    trust instances that keep telling it their load.
+    """
+    if inst.status == "draining":
+        return None
+    stale = inst.lease_seconds > 0 and now - inst.last_heartbeat > inst.lease_seconds
+    wanted = "healthy" if result.ok and not stale else "unhealthy"
+    if inst.status == "starting" and wanted == "healthy":
+        # Readiness is the container's own call (its heartbeat says ready).
+        return None
+    if wanted == inst.status:
+        return None
+    return replace(inst, status=wanted)
+
+
+@dataclass
+class CheckReport:
+    probed: int
+    healthy_by_model: dict[str, int]
+    unhealthy_by_model: dict[str, int]
+    changed: list[str]
+    lost_races: int
+
+
+async def check_all(
+    repo: InstanceRepository,
+    *,
+    sagemaker_client_factory: Callable[[], Any] | None = None,
+    timeout_s: float = 2.0,
+    clock: Callable[[], float] = time.time,
+) -> CheckReport:
+    instances = await asyncio.to_thread(repo.list_instances)
+    results: dict[str, ProbeResult] = {}
+    http = [i for i in instances if i.kind == "openai"]
+    if http:
+        async with aiohttp.ClientSession() as session:
+            probes = await asyncio.gather(*(probe_http(session, i, timeout_s) for i in http))
+        results.update({r.instance_id: r for r in probes})
+    sm = [i for i in instances if i.kind == "sagemaker"]
+    if sm and sagemaker_client_factory is not None:
+        client = sagemaker_client_factory()
+        probes = await asyncio.gather(*(asyncio.to_thread(probe_sagemaker, client, i) for i in sm))
+        results.update({r.instance_id: r for r in probes})
+
+    now = clock()
+    changed: list[str] = []
+    lost = 0
+    final: dict[str, Instance] = {i.instance_id: i for i in instances}
+    for inst in instances:
+        result = results.get(inst.instance_id)
+        if result is None:
+            continue
+        if verdict(inst, result, now) is None:
+            continue
+        try:
+            # Re-evaluated against the latest stored item on every retry of the write.
+            updated = await asyncio.to_thread(
+                repo.apply, inst.instance_id, lambda cur, r=result: verdict(cur, r, clock())
+            )
+        except InstanceNotFound:
+            final.pop(inst.instance_id, None)
+            continue
+        except ConcurrentUpdate:
+            lost += 1
+            continue
+        final[inst.instance_id] = updated
+        changed.append(inst.instance_id)
+
+    healthy: dict[str, int] = {}
+    unhealthy: dict[str, int] = {}
+    for inst in final.values():
+        bucket = healthy if inst.is_routable(now) else unhealthy
+        bucket[inst.model] = bucket.get(inst.model, 0) + 1
+        (unhealthy if bucket is healthy else healthy).setdefault(inst.model, 0)
+    return CheckReport(len(results), healthy, unhealthy, changed, lost)

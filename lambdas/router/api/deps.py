@@ -1,0 +1,65 @@
+"""Shared request helpers: services, request ids, deadlines, admin auth."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from router.errors import Unauthorized
+from router.security import bearer
+from router.services import Services
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def request_id(request: Request) -> str:
+    supplied = request.headers.get("x-request-id", "")
+    # Only accept ids that are safe to echo and to use as the ledger's idempotency key.
+    if 8 <= len(supplied) <= 128 and all(c.isalnum() or c in "-_." for c in supplied):
+        return supplied
+    return "req_" + uuid.uuid4().hex
+
+
+def deadline(request: Request, default_s: float) -> float:
+    """An absolute perf_counter deadline: the Lambda's remaining time when hosted in Lambda."""
+    now = time.perf_counter()
+    ctx: Any = request.scope.get("aws.context")
+    if ctx is not None and hasattr(ctx, "get_remaining_time_in_millis"):
+        return now + min(default_s, ctx.get_remaining_time_in_millis() / 1000)
+    raw = request.headers.get("x-amzn-lambda-context")
+    if raw:
+        # Lambda Web Adapter forwards the invocation context, including its deadline (ms).
+        try:
+            deadline_ms = float(orjson.loads(raw).get("deadline", 0))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            deadline_ms = 0
+        if deadline_ms:
+            return now + min(default_s, max(0.0, deadline_ms / 1000 - time.time()))
+    return now + default_s
+
+
+def require_admin(request: Request) -> None:
+    svc = services(request)
+    token = bearer(request.headers.get("authorization"))
+    if token is None or not hmac.compare_digest(token.encode(), svc.admin_key.encode()):
+        raise Unauthorized("a valid admin key is required")
+
+
+def client_ip(request: Request) -> str:
+    # Behind API Gateway the source IP comes from the request context, never from a header
+    # the client could forge.
+    event = request.scope.get("aws.event")
+    if isinstance(event, dict):
+        ctx = event.get("requestContext") or {}
+        ip = (ctx.get("http") or {}).get("sourceIp") or (ctx.get("identity") or {}).get("sourceIp")
+        if ip:
+            return str(ip)
+    client = request.client
+    return client.host if client else "unknown"

@@ -1,0 +1,91 @@
+"""Seed 003's `/inference` (manual, auto and hybrid selection) and the dry-run recommender."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from router.api.completions import route_and_dispatch
+from router.api.deps import services
+from router.errors import BadRequest
+from router.requests import InferenceRequest
+from router.routing_facade import RequestView
+
+router = APIRouter()
+
+
+def _mode(body: InferenceRequest) -> str:
+    chosen = [bool(body.model), body.auto_select, bool(body.preferred_model)]
+    if sum(chosen) > 1:
+        raise BadRequest(
+            "choose one selection mode: 'model', 'auto_select' or 'preferred_model'",
+            code="conflicting_selection_modes",
+        )
+    if body.model:
+        return "manual"
+    if body.preferred_model:
+        return "hybrid"
+    return "auto"
+
+
+@router.post("/inference")
+async def inference(request: Request, body: InferenceRequest) -> Response:
+    started = time.perf_counter()
+    mode = _mode(body)
+    if body.fallback_mode is not None and mode != "hybrid":
+        raise BadRequest("fallback_mode applies only with preferred_model", code="invalid_fallback")
+    view = RequestView(
+        text=body.prompt,
+        model=body.model if mode == "manual" else None,
+        auto_select=mode == "auto",
+        preferred_model=body.preferred_model,
+        fallback_mode=(body.fallback_mode or "auto") if mode == "hybrid" else None,
+        requirements=body.requirements.model_dump(exclude_none=True) if body.requirements else {},
+        max_tokens=body.max_length,
+        stream=False,
+        user_id=body.user,
+    )
+    payload = {"prompt": body.prompt, "max_tokens": body.max_length}
+    if body.temperature is not None:
+        payload["temperature"] = body.temperature
+    response = await route_and_dispatch(
+        request, path="/v1/completions", payload=payload, view=view, stream=False
+    )
+    if response.status_code != 200:
+        return response
+    upstream = orjson.loads(response.body)
+    choice = (upstream.get("choices") or [{}])[0]
+    headers = {k: v for k, v in response.headers.items() if k.startswith("x-")}
+    result = {
+        "id": upstream.get("id"),
+        "generated_text": choice.get("text", ""),
+        "finish_reason": choice.get("finish_reason"),
+        "model": headers.get("x-motherfluxer-model"),
+        "version": headers.get("x-motherfluxer-version"),
+        "instance": headers.get("x-motherfluxer-instance"),
+        "selection_mode": mode,
+        "task": headers.get("x-motherfluxer-task"),
+        "route_reason": headers.get("x-motherfluxer-route-reason"),
+        "usage": upstream.get("usage"),
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    return Response(orjson.dumps(result), media_type="application/json", headers=headers)
+
+
+@router.api_route("/models/recommend", methods=["GET", "POST"])
+async def recommend(request: Request) -> Response:
+    svc = services(request)
+    if request.method == "POST":
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            raise BadRequest("request body is not valid JSON", code="invalid_json") from None
+    else:
+        body = {"prompt": request.query_params.get("prompt", "")}
+    snap = await svc.store.get()
+    result = svc.routing.recommend(body, snap)
+    return Response(orjson.dumps(result), media_type="application/json")

@@ -1,0 +1,175 @@
+"""Self-registration of model instances: tokens, register, heartbeat, deregister."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from registry.repository import InstanceNotFound
+from routing.instances import Instance
+
+from router.api.deps import require_admin, services
+from router.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from router.security import (
+    InvalidToken,
+    bearer,
+    credential_matches,
+    hash_secret,
+    new_instance_credential,
+)
+
+router = APIRouter()
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(min_length=1, max_length=128)
+    ttl_seconds: int = Field(default=600, ge=1, le=900)
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=4096)
+    model: str = Field(min_length=1, max_length=128)
+    version: str = Field(default="v1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    kind: Literal["openai", "sagemaker"] = "openai"
+    base_url: str = Field(min_length=1, max_length=2048)
+    weight: float = Field(default=1.0, gt=0, le=1000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value.startswith(("http://", "https://")):
+            parts = urlsplit(value)
+            if not parts.hostname or parts.username or parts.password:
+                raise ValueError(
+                    "base_url must be http(s)://host[:port][/path] without credentials"
+                )
+        elif not value.replace("-", "").isalnum():
+            # SageMaker endpoints are registered by name.
+            raise ValueError("base_url must be an http(s) URL or a SageMaker endpoint name")
+        return value.rstrip("/")
+
+
+class HeartbeatRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    in_flight: int = Field(default=0, ge=0)
+    queue_depth: int = Field(default=0, ge=0)
+    tokens_per_second: float = Field(default=0.0, ge=0)
+    ready: bool = True
+
+
+def _known_model(request: Request, model: str) -> None:
+    if services(request).catalog.get(model) is None:
+        raise Unprocessable(f"model '{model}' is not in the catalog", code="unknown_model")
+
+
+@router.post("/admin/registration-tokens", dependencies=[Depends(require_admin)])
+async def issue_token(request: Request, body: TokenRequest) -> dict[str, object]:
+    _known_model(request, body.model)
+    svc = services(request)
+    token = svc.signer.issue_registration_token(body.model, body.ttl_seconds)
+    return {
+        "token": token,
+        "model": body.model,
+        "expires_in": min(body.ttl_seconds, svc.signer.max_ttl_s),
+    }
+
+
+@router.post("/instances/registration-tokens")
+async def enrollment_token(request: Request, body: TokenRequest) -> dict[str, object]:
+    svc = services(request)
+    key = bearer(request.headers.get("authorization"))
+    if key is None or not svc.signer.verify_enrollment_key(key, body.model):
+        raise Unauthorized("a valid enrollment key for this model is required")
+    _known_model(request, body.model)
+    ttl = min(body.ttl_seconds, 300)
+    return {"token": svc.signer.issue_registration_token(body.model, ttl), "expires_in": ttl}
+
+
+@router.post("/instances/register", status_code=201)
+async def register(request: Request, body: RegisterRequest) -> dict[str, object]:
+    svc = services(request)
+    try:
+        claims = svc.signer.verify_registration_token(body.token, body.model)
+    except InvalidToken:
+        # One answer for every reason: the caller learns nothing about which check failed.
+        raise Unauthorized("registration token is invalid, expired or not for this model") from None
+    _known_model(request, body.model)
+    if not await asyncio.to_thread(svc.repo.consume_token, claims.token_id, claims.expires_at):
+        raise Conflict("registration token was already used", code="token_used")
+    credential = new_instance_credential()
+    now = time.time()
+    inst = Instance(
+        instance_id=f"{body.model.replace('/', '-')[:40]}-{uuid.uuid4().hex[:10]}",
+        model=body.model,
+        version=body.version,
+        kind=body.kind,
+        endpoint=body.base_url,
+        status="healthy",
+        last_heartbeat=now,
+        weight=body.weight,
+        lease_seconds=svc.settings.lease_s,
+    )
+    await asyncio.to_thread(svc.repo.register, inst, hash_secret(credential))
+    return {
+        "instance_id": inst.instance_id,
+        "credential": credential,
+        "heartbeat_interval_s": svc.settings.heartbeat_interval_s,
+        "lease_seconds": svc.settings.lease_s,
+    }
+
+
+async def _authorize_instance(request: Request, instance_id: str) -> None:
+    svc = services(request)
+    token = bearer(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("instance credential required")
+    if token.startswith("mfi_"):
+        stored = await asyncio.to_thread(svc.repo.credential_hash, instance_id)
+        if stored is None:
+            raise NotFound("instance is not registered", code="instance_not_found")
+        if credential_matches(token, stored):
+            return
+        raise Unauthorized("instance credential is not valid for this instance")
+    require_admin(request)
+
+
+@router.post("/instances/{instance_id}/heartbeat")
+async def heartbeat(
+    instance_id: str, request: Request, body: HeartbeatRequest
+) -> dict[str, object]:
+    svc = services(request)
+    await _authorize_instance(request, instance_id)
+    try:
+        inst = await asyncio.to_thread(
+            svc.repo.heartbeat,
+            instance_id,
+            in_flight=body.in_flight,
+            queue_depth=body.queue_depth,
+            tokens_per_second=body.tokens_per_second,
+            ready=body.ready,
+        )
+    except InstanceNotFound:
+        raise NotFound("instance is not registered", code="instance_not_found") from None
+    return {
+        "status": inst.status,
+        "heartbeat_interval_s": svc.settings.heartbeat_interval_s,
+        "lease_seconds": svc.settings.lease_s,
+    }
+
+
+@router.delete("/instances/{instance_id}")
+async def deregister(instance_id: str, request: Request) -> dict[str, object]:
+    svc = services(request)
+    await _authorize_instance(request, instance_id)
+    removed = await asyncio.to_thread(svc.repo.deregister, instance_id)
+    svc.store.forget(instance_id)
+    if not removed:
+        raise NotFound("instance is not registered", code="instance_not_found")
+    return {"instance_id": instance_id, "deregistered": True}

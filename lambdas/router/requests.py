@@ -1,0 +1,122 @@
+"""Request bodies at the edge: OpenAI-compatible shapes plus MotherFluxer's routing fields."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ModelChoice = str | list[str] | None
+
+
+class RoutingRequirements(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_response_time: float | None = Field(default=None, gt=0)
+    min_quality: float | None = Field(default=None, ge=0, le=1)
+    prefer_speed: bool = False
+    max_cost: float | None = Field(default=None, ge=0)
+    required_capabilities: list[str] = Field(default_factory=list)
+
+
+class _OpenAIBase(BaseModel):
+    # Unknown OpenAI parameters pass through to the instance untouched.
+    model_config = ConfigDict(extra="allow")
+
+    model: ModelChoice = "auto"
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    seed: int | None = None
+    user: str | None = Field(default=None, max_length=256)
+    # MotherFluxer extensions (ignored by plain OpenAI clients).
+    fallback_mode: str | list[str] | None = None
+    requirements: RoutingRequirements | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_empty(cls, value: ModelChoice) -> ModelChoice:
+        if isinstance(value, list):
+            if not value or not all(isinstance(v, str) and v for v in value):
+                raise ValueError("model list must hold at least one model id")
+            if len(value) > 16:
+                raise ValueError("model list is limited to 16 entries")
+        elif isinstance(value, str) and not value.strip():
+            raise ValueError("model must not be empty")
+        return value
+
+
+class ChatCompletionRequest(_OpenAIBase):
+    messages: list[dict[str, Any]] = Field(min_length=1, max_length=2048)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    tools: list[dict[str, Any]] | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _messages_have_roles(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, msg in enumerate(value):
+            if not isinstance(msg.get("role"), str):
+                raise ValueError(f"messages[{i}] needs a string 'role'")
+            content = msg.get("content")
+            if content is not None and not isinstance(content, (str, list)):
+                raise ValueError(f"messages[{i}].content must be a string or a list of parts")
+        return value
+
+
+class CompletionRequest(_OpenAIBase):
+    prompt: str | list[str] = Field(min_length=1)
+
+
+class InferenceRequest(BaseModel):
+    """Seed 003's `/inference` body: one of `model`, `auto_select`, or `preferred_model`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=200_000)
+    max_length: int = Field(default=64, ge=1, le=4096)
+    model: str | None = None
+    auto_select: bool = False
+    preferred_model: str | None = None
+    fallback_mode: Literal["auto", "none"] | list[str] | None = None
+    requirements: RoutingRequirements | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    stream: bool = False
+    user: str | None = Field(default=None, max_length=256)
+
+
+def text_of_messages(messages: list[dict[str, Any]]) -> tuple[str, bool]:
+    """All user-visible text of a conversation, and whether any image is attached."""
+    parts: list[str] = []
+    has_images = False
+    for msg in messages:
+        content = msg.get("content")
+        if isinstance(content, str):
+            if msg.get("role") in ("user", "system", None):
+                parts.append(content)
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict):
+                    continue
+                kind = part.get("type")
+                if kind in ("image_url", "input_image", "image"):
+                    has_images = True
+                elif kind in ("text", "input_text") and isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+    return "\n".join(parts), has_images
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    for msg in reversed(messages):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(
+                    p.get("text", "")
+                    for p in content
+                    if isinstance(p, dict) and p.get("type") == "text"
+                )
+    return ""

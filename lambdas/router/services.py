@@ -1,0 +1,118 @@
+"""Everything the app holds for its lifetime, built once per process from Settings."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.repository import InstanceRepository
+from routing.catalog import Catalog
+
+from router.dispatch import Dispatcher
+from router.passive import SimplePassiveHealth, SimpleRetryGovernor
+from router.routing_facade import RoutingFacade
+from router.security import Signer
+from router.settings import Settings
+from router.snapshot import SnapshotStore
+from router.upstream.base import UpstreamClient
+from router.upstream.openai_http import OpenAIHTTPClient
+from router.upstream.sagemaker import SageMakerClient
+
+logger = logging.getLogger("motherfluxer.router")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    routing_config: dict[str, Any]
+    repo: InstanceRepository
+    store: SnapshotStore
+    routing: RoutingFacade
+    dispatcher: Dispatcher
+    clients: dict[str, UpstreamClient]
+    signer: Signer
+    admin_key: str
+    accounts: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+        if self.accounts is not None and hasattr(self.accounts, "aclose"):
+            await self.accounts.aclose()
+
+
+def _secret_value(arn: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(arn, max_age=300))
+
+
+def dynamodb_client(settings: Settings) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        region_name=settings.region,
+        endpoint_url=settings.dynamodb_endpoint,
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+        ),
+    )
+
+
+def build_services(
+    settings: Settings, *, catalog: Catalog, routing_config: dict[str, Any]
+) -> Services:
+    repo = InstanceRepository(
+        dynamodb_client(settings), settings.instances_table, expiry_s=settings.expiry_s
+    )
+    store = SnapshotStore(repo, ttl_s=settings.snapshot_ttl_s)
+    admin_key = settings.admin_key or (
+        _secret_value(settings.admin_key_secret) if settings.admin_key_secret else None
+    )
+    if not admin_key:
+        # No admin key configured: admin endpoints stay unusable rather than open.
+        admin_key = secrets.token_urlsafe(32)
+        logger.warning("no admin key configured; admin endpoints are locked")
+    signing = settings.signing_key or (
+        _secret_value(settings.signing_key_secret) if settings.signing_key_secret else None
+    )
+    if not signing:
+        signing = secrets.token_urlsafe(32)
+        logger.warning("no signing key configured; registration tokens last only this process")
+    signer = Signer(signing.encode(), max_ttl_s=settings.token_max_ttl_s)
+    clients: dict[str, UpstreamClient] = {
+        "openai": OpenAIHTTPClient(),
+        "sagemaker": SageMakerClient(
+            region=settings.region, endpoint_url=settings.sagemaker_endpoint
+        ),
+    }
+    dispatcher = Dispatcher(
+        clients=clients,
+        health=SimplePassiveHealth(store),
+        retries=SimpleRetryGovernor(),
+        connect_timeout_s=settings.connect_timeout_s,
+        first_byte_timeout_s=settings.first_byte_timeout_s,
+        stall_timeout_s=settings.stall_timeout_s,
+        request_timeout_s=settings.request_timeout_s,
+        on_acquire=store.acquire,
+        on_release=store.release,
+    )
+    routing = RoutingFacade(catalog, store, routing_config=routing_config)
+    return Services(
+        settings=settings,
+        catalog=catalog,
+        routing_config=routing_config,
+        repo=repo,
+        store=store,
+        routing=routing,
+        dispatcher=dispatcher,
+        clients=clients,
+        signer=signer,
+        admin_key=admin_key,
+    )

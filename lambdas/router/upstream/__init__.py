@@ -1,0 +1,1 @@
+"""Clients for model instances, one per instance kind, behind one interface."""

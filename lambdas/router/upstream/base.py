@@ -1,0 +1,132 @@
+"""What every upstream client returns, and the one failure type the dispatcher understands."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from routing.instances import Instance
+
+# Outcome names match routing.retry.Outcome values so the dispatcher can map them 1:1.
+HTTP_5XX = "http_5xx"
+HTTP_429 = "http_429"
+TIMEOUT_CONNECT = "timeout_connect"
+TIMEOUT_FIRST_BYTE = "timeout_first_byte"
+TIMEOUT_STALL = "timeout_stall"
+CONN_REFUSED = "conn_refused"
+CONN_RESET = "conn_reset"
+MALFORMED = "malformed"
+STREAM_ERROR = "stream_error"
+
+
+class UpstreamFailure(Exception):
+    """An attempt that failed in a way another instance might not.
+
+    `outcome` is one of the names above; `status` the upstream HTTP status if one arrived;
+    `retry_after` the upstream's Retry-After in seconds when it gave one.
+    """
+
+    def __init__(
+        self,
+        outcome: str,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{outcome}: {detail}" if detail else outcome)
+        self.outcome = outcome
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class Timeouts:
+    connect: float
+    first_byte: float
+    stall: float
+    total: float
+
+
+@dataclass(slots=True)
+class BufferedReply:
+    """A complete upstream answer (2xx, or a 4xx that is the caller's fault)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+@dataclass(slots=True)
+class StreamReply:
+    """An upstream stream whose first SSE event has already arrived and looked sane.
+
+    `events` yields the remaining raw SSE events (each ending in a blank line); it raises
+    UpstreamFailure when the stream stalls, drops or turns malformed after the first event.
+    """
+
+    first_event: bytes
+    events: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class UpstreamClient(Protocol):
+    async def send(
+        self,
+        instance: Instance,
+        path: str,
+        payload: bytes,
+        *,
+        stream: bool,
+        timeouts: Timeouts,
+    ) -> BufferedReply | StreamReply: ...
+
+    async def aclose(self) -> None: ...
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    import time
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def check_first_event(event: bytes) -> None:
+    """Reject a first SSE event that is an error report or not an SSE data line at all.
+
+    Only the first event is inspected this closely: before it is sent nothing has reached the
+    client, so a bad start can still fail over to another instance.
+    """
+    import orjson
+
+    for line in event.splitlines():
+        if not line or line.startswith(b":"):
+            continue
+        if not line.startswith(b"data:"):
+            if line.startswith((b"event:", b"id:", b"retry:")):
+                continue
+            raise UpstreamFailure(MALFORMED, "stream did not start with an SSE event")
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            return
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamFailure(MALFORMED, "first SSE event is not JSON") from None
+        if isinstance(obj, dict) and "error" in obj:
+            raise UpstreamFailure(STREAM_ERROR, "upstream reported an error in the stream")
+        return
+    raise UpstreamFailure(MALFORMED, "empty first SSE event")

@@ -1,0 +1,50 @@
+"""The router's view of running model instances, as read from the instances table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+InstanceKind = Literal["openai", "sagemaker"]
+InstanceStatus = Literal["starting", "healthy", "unhealthy", "draining"]
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One running copy of one version of one model.
+
+    `endpoint` is a base URL for `openai` instances and an endpoint name for `sagemaker` ones.
+    `rev` is the optimistic-concurrency version attribute of the stored item.
+    """
+
+    instance_id: str
+    model: str
+    version: str
+    kind: InstanceKind
+    endpoint: str
+    status: InstanceStatus = "healthy"
+    last_heartbeat: float = 0.0
+    in_flight: int = 0
+    queue_depth: int = 0
+    latency_ewma_ms: float = 0.0
+    tokens_per_second: float = 0.0
+    weight: float = 1.0
+    rev: int = 0
+    breaker_state: BreakerState = "closed"
+    breaker_opened_at: float = 0.0
+    consecutive_failures: int = 0
+    ejection_count: int = 0
+    ejected_until: float = 0.0
+    lease_seconds: float = 30.0
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def is_routable(self, now: float) -> bool:
+        """Healthy, heartbeat within its lease, not ejected, breaker not open."""
+        if self.status != "healthy":
+            return False
+        if self.ejected_until > now:
+            return False
+        if self.breaker_state == "open":
+            return False
+        return not (self.lease_seconds > 0 and now - self.last_heartbeat > self.lease_seconds)
