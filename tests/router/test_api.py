@@ -1,0 +1,165 @@
+"""The router's HTTP API as a client sees it: shapes, headers, errors."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from tests.support.fault_upstream import FaultUpstreamHandle
+from tests.support.router_harness import RouterHarness
+
+CHAT = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5}
+
+
+def _error(resp: httpx.Response) -> dict[str, str]:
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert {"type", "message", "code"} <= set(body["error"])
+    return body["error"]
+
+
+def test_health(router: RouterHarness) -> None:
+    with router.client() as c:
+        body = c.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["healthy_instances"] == 3
+
+
+def test_chat_completion_has_openai_shape_and_route_headers(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/v1/chat/completions", json={**CHAT, "model": "alpha"})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["object"] == "chat.completion"
+    assert body["model"] == "alpha"
+    assert body["choices"][0]["message"]["role"] == "assistant"
+    assert body["usage"]["completion_tokens"] > 0
+    for header in ("model", "instance", "route-reason", "overhead-ms", "version"):
+        assert resp.headers[f"x-motherfluxer-{header}"]
+    assert resp.headers["x-motherfluxer-instance"].startswith("alpha-")
+    assert "127.0.0.1" not in json.dumps(dict(resp.headers))
+
+
+def test_stream_ends_with_done_and_usage_only_when_asked(router: RouterHarness) -> None:
+    def events(payload: dict) -> list[str]:
+        with router.client() as c, c.stream("POST", "/v1/chat/completions", json=payload) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            assert r.headers["x-motherfluxer-model"] == "alpha"
+            return [line for line in r.iter_lines() if line.startswith("data:")]
+
+    plain = events({**CHAT, "model": "alpha", "stream": True})
+    assert plain[-1] == "data: [DONE]"
+    chunks = [json.loads(e[5:]) for e in plain[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert not any(c.get("usage") for c in chunks)
+
+    with_usage = events(
+        {**CHAT, "model": "alpha", "stream": True, "stream_options": {"include_usage": True}}
+    )
+    last = json.loads(with_usage[-2][5:])
+    assert last["choices"] == [] and last["usage"]["total_tokens"] > 0
+
+
+def test_completions_endpoint(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/v1/completions", json={"model": "beta", "prompt": "Once", "max_tokens": 3})
+    assert resp.status_code == 200
+    assert resp.json()["object"] == "text_completion"
+
+
+def test_models_list_has_metadata_and_live_status(router: RouterHarness) -> None:
+    with router.client() as c:
+        body = c.get("/v1/models").json()
+    assert body["object"] == "list"
+    alpha = next(m for m in body["data"] if m["id"] == "alpha")
+    assert alpha["object"] == "model"
+    assert alpha["status"]["healthy_instances"] == 2
+    assert alpha["fallback"] == "beta"
+    with router.client() as c:
+        detail = c.get("/models/alpha").json()
+    assert len(detail["instances"]) == 2
+
+
+def test_malformed_json_is_400(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post(
+            "/v1/chat/completions",
+            content=b'{"model": "alpha", "messages": [',
+            headers={"content-type": "application/json"},
+        )
+    assert resp.status_code == 400
+    assert _error(resp)["code"] == "invalid_json"
+
+
+def test_schema_violation_is_422_without_echoing_input(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/v1/chat/completions", json={"model": "alpha", "messages": "sekrit-value"})
+    assert resp.status_code == 422
+    err = _error(resp)
+    assert "messages" in err["message"]
+    assert "sekrit-value" not in resp.text
+
+
+def test_unknown_model_is_404(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/v1/chat/completions", json={**CHAT, "model": "no-such-model"})
+    assert resp.status_code == 404
+    assert _error(resp)["code"] == "model_not_found"
+
+
+def test_model_without_instances_is_404_in_manual_mode(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/v1/chat/completions", json={**CHAT, "model": "gamma"})
+    assert resp.status_code == 404
+    assert _error(resp)["code"] == "model_not_available"
+
+
+def test_oversize_body_is_413(router: RouterHarness) -> None:
+    big = {**CHAT, "model": "alpha", "messages": [{"role": "user", "content": "x" * 70_000}]}
+    with router.client() as c:
+        resp = c.post("/v1/chat/completions", json=big)
+    assert resp.status_code == 413
+    assert _error(resp)["code"] == "payload_too_large"
+
+
+def test_unknown_route_is_json_404(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.get("/v2/nothing")
+    assert resp.status_code == 404
+    _error(resp)
+
+
+def test_admin_endpoints_need_the_admin_key(router: RouterHarness) -> None:
+    with router.client() as c:
+        assert c.get("/admin/instances").status_code == 401
+        bad = c.get("/admin/instances", headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401
+        assert "nope" not in bad.text
+        ok = c.get("/admin/instances", headers=router.admin)
+    assert ok.status_code == 200
+    assert {i["instance_id"] for i in ok.json()["data"]} >= {"alpha-0", "alpha-1", "beta-0"}
+
+
+def test_failover_to_another_instance_of_the_same_model(
+    router: RouterHarness, upstreams: list[FaultUpstreamHandle]
+) -> None:
+    upstreams[0].set_fault("http_500")
+    with router.client() as c:
+        for _ in range(4):
+            resp = c.post("/v1/chat/completions", json={**CHAT, "model": "alpha"})
+            assert resp.status_code == 200
+            assert resp.headers["x-motherfluxer-instance"] == "alpha-1"
+
+
+def test_nothing_healthy_is_503_with_retry_after(router: RouterHarness) -> None:
+    with router.client() as c:
+        started = time.perf_counter()
+        resp = c.post("/v1/chat/completions", json={**CHAT, "model": ["gamma"]})
+        elapsed = time.perf_counter() - started
+    assert resp.status_code == 503
+    assert resp.headers["retry-after"]
+    assert _error(resp)["code"] == "no_healthy_instance"
+    assert elapsed < 5  # generous bound: the point is that it does not wait for timeouts
