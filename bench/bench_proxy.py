@@ -207,20 +207,21 @@ def main() -> None:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+    r = result
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    print(f"c=1  direct p50 {r['direct_p50_ms']:.3f} ms, via router {r['router_p50_ms']:.3f} ms")
     print(
-        f"c=1  direct p50 {result['direct_p50_ms']:.3f} ms, via router {result['router_p50_ms']:.3f} ms"
+        f"c=1  router-added latency (median of {a.rounds} rounds): {r['added_p50_ms_c1']:.3f} ms"
     )
+    added32 = r["router_p50_ms_c32"] - r["direct_p50_ms_c32"]
     print(
-        f"c=1  router-added latency (median of {a.rounds} round medians): {result['added_p50_ms_c1']:.3f} ms"
+        f"c=32 p50 direct {r['direct_p50_ms_c32']:.2f} ms, "
+        f"via router {r['router_p50_ms_c32']:.2f} ms (added {added32:.2f} ms)"
     )
+    ratio = r["router_rps_c32"] / r["direct_rps_c32"]
     print(
-        f"c=32 p50 direct {result['direct_p50_ms_c32']:.2f} ms, via router {result['router_p50_ms_c32']:.2f} ms "
-        f"(added {result['router_p50_ms_c32'] - result['direct_p50_ms_c32']:.2f} ms)"
-    )
-    print(
-        f"c=32 RPS direct {result['direct_rps_c32']:.0f}, via router {result['router_rps_c32']:.0f} "
-        f"(router/direct = {result['router_rps_c32'] / result['direct_rps_c32']:.2f})"
+        f"c=32 RPS direct {r['direct_rps_c32']:.0f}, via router {r['router_rps_c32']:.0f} "
+        f"(router/direct = {ratio:.2f})"
     )
 
 
