@@ -136,6 +136,7 @@ def main() -> None:
         wait_http(moto + "/moto-api/", 60)
 
         import boto3
+
         from registry.repository import InstanceRepository, create_table
         from routing.instances import Instance
 
@@ -210,9 +211,7 @@ def main() -> None:
     r = result
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(f"c=1  direct p50 {r['direct_p50_ms']:.3f} ms, via router {r['router_p50_ms']:.3f} ms")
-    print(
-        f"c=1  router-added latency (median of {a.rounds} rounds): {r['added_p50_ms_c1']:.3f} ms"
-    )
+    print(f"c=1  router-added latency (median of {a.rounds} rounds): {r['added_p50_ms_c1']:.3f} ms")
     added32 = r["router_p50_ms_c32"] - r["direct_p50_ms_c32"]
     print(
         f"c=32 p50 direct {r['direct_p50_ms_c32']:.2f} ms, "

@@ -28,15 +28,18 @@ def main() -> int:
         print(f"MotherFluxer failed to start: {exc}", file=sys.stderr, flush=True)
         return 1
     models = ", ".join(m["id"] for m in stack.catalog["models"])
-    print(
-        "\n"
-        f"  Router:    {stack.url}   (OpenAI base URL: {stack.url}/v1)\n"
-        f"  Admin key: {stack.admin_key}\n"
-        f"  Models:    {models}  (tiny demo models: their answers are noise)\n"
-        f"  Logs:      {options.data_dir / 'logs'}\n"
-        "\nMotherFluxer is ready. Press Ctrl-C to stop.",
-        flush=True,
-    )
+    lines = [
+        f"  Router:    {stack.url}   (OpenAI base URL: {stack.url}/v1)",
+        f"  Admin key: {stack.admin_key}",
+    ]
+    if stack.api_key:
+        lines.append(f"  API key:   {stack.api_key}   (registered tier, user local-developer)")
+        lines.append("  No key:    demo tier (rate-limited per client IP, small max_tokens)")
+    lines += [
+        f"  Models:    {models}   (tiny demo models: their answers are noise)",
+        f"  Logs:      {options.data_dir / 'logs'}",
+    ]
+    print("\n" + "\n".join(lines) + "\n\nMotherFluxer is ready. Press Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(1.0):
             dead = [c.name for c in stack.children if not c.alive()]

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class EmbeddedStack:
         self.url = f"http://127.0.0.1:{options.port}"
         self.admin_key = ""
         self.signing_key = ""
+        self.api_key: str | None = None
         self.catalog: dict[str, Any] = json.loads(options.catalog_path.read_text())
 
     # -- secrets kept across restarts ----------------------------------------------------------
@@ -282,6 +284,31 @@ class EmbeddedStack:
             time.sleep(0.3)
         raise TimeoutError(f"models not ready in time: {last} (wanted {expected})")
 
+    def _developer_key(self) -> None:
+        """A registered-tier key for the local developer, kept with the other local secrets."""
+        path = self.opt.data_dir / "secrets.json"
+        stored = json.loads(path.read_text())
+        key = stored.get("developer_key")
+        if key and _http(self.url + "/v1/usage", key=key)[0] == 200:
+            self.api_key = key
+            return
+        status, body = _http(
+            self.url + "/admin/users",
+            key=self.admin_key,
+            body={"name": "local-developer", "tier": "registered"},
+        )
+        if status != 201:
+            raise RuntimeError(f"could not create the local developer user ({status})")
+        status, body = _http(
+            self.url + f"/admin/users/{body['user_id']}/keys", key=self.admin_key, body={}
+        )
+        if status not in (200, 201):
+            raise RuntimeError(f"could not create the local developer key ({status})")
+        self.api_key = body["key"]
+        stored["developer_key"] = self.api_key
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+
     # -- whole stack ---------------------------------------------------------------------------
     def start(self) -> EmbeddedStack:
         self.opt.data_dir.mkdir(parents=True, exist_ok=True)
@@ -293,6 +320,8 @@ class EmbeddedStack:
                 self._start_postgres()
                 self._start_redis(env)
             self._start_router(env)
+            if self.opt.accounts:
+                self._developer_key()
             self._start_health_checker(env)
             per_model = self.opt.instances_per_model or int(
                 self.catalog.get("local", {}).get("instances_per_model", 2)
@@ -331,6 +360,21 @@ class EmbeddedStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _http(url: str, *, key: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
 
 
 def default_options() -> StackOptions:

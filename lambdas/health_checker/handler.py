@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-from registry.repository import InstanceRepository
 
 from health_checker.probe import CheckReport, check_all
+from registry.repository import InstanceRepository
 
 logger = Logger(service="health-checker")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MotherFluxer")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
+
 from registry.repository import ConcurrentUpdate, InstanceNotFound, InstanceRepository
 from routing.instances import Instance
 

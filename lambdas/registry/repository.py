@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from routing.instances import Instance
-
 from registry.items import INSTANCES_PK, instance_to_item, item_to_instance, num
+from routing.instances import Instance
 
 CONFIG_PK = "config"
 MAX_CONDITIONAL_RETRIES = 25

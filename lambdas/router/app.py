@@ -32,6 +32,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "services", None) is None:
             _attach(app, services_factory, hooks_factory)
+        start = getattr(app.state.hooks, "start", None)
+        if start is not None:
+            await start()
         try:
             yield
         finally:
@@ -51,6 +54,10 @@ def create_app(
         app.include_router(module.router)
     for extra in extra_routers or []:
         app.include_router(extra)
+    if extra_routers:
+        from router.accounts_hooks import install_handlers
+
+        install_handlers(app)
     app.state.services = None
     app.state.factories = (services_factory, hooks_factory)
     return app

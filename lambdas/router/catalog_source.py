@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from routing.catalog import Catalog
-
 from router.settings import Settings
+from routing.catalog import Catalog
 
 
 def load_catalog(settings: Settings) -> tuple[Catalog, dict[str, Any]]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from routing.instances import Instance
 from starlette.responses import Response, StreamingResponse
 
 from router.errors import (
@@ -36,6 +35,7 @@ from router.upstream.base import (
     UpstreamClient,
     UpstreamFailure,
 )
+from routing.instances import Instance
 
 logger = logging.getLogger("motherfluxer.router")
 
@@ -108,6 +108,8 @@ class RetryGovernor(Protocol):
     def end(self) -> None: ...
 
     def allow_retry(self) -> bool: ...
+
+    def retry_done(self, succeeded: bool = False) -> None: ...
 
     def backoff_s(
         self, retry_number: int, retry_after: float | None, remaining_s: float
@@ -190,7 +192,8 @@ class Dispatcher:
                 probe_timeout = self._health.admit(inst)
                 if probe_timeout is None:
                     continue
-                if attempts > 0:
+                is_retry = attempts > 0
+                if is_retry:
                     if not self._retries.allow_retry():
                         return await self._give_up(
                             req, last_failure, attempts, on_complete, budget=True
@@ -221,6 +224,8 @@ class Dispatcher:
                     elapsed = time.perf_counter() - t0
                     upstream_s += elapsed
                     self._release(inst.instance_id)
+                    if is_retry:
+                        self._retries.retry_done()
                     self._health.record(inst, failure.outcome, elapsed * 1000)
                     if failure.retry_after:
                         self._health.cool_down(inst, failure.retry_after)
@@ -236,7 +241,12 @@ class Dispatcher:
                     continue
                 except asyncio.CancelledError:
                     self._release(inst.instance_id)
+                    if is_retry:
+                        self._retries.retry_done()
+                    self._health.record(inst, "cancelled", 0.0)
                     raise
+                if is_retry:
+                    self._retries.retry_done(succeeded=True)
                 elapsed = time.perf_counter() - t0
                 upstream_s += elapsed
                 fallback = model != first_model
@@ -270,7 +280,15 @@ class Dispatcher:
             opts = dict(body.get("stream_options") or {})
             opts["include_usage"] = True
             body["stream_options"] = opts
-        for key in ("fallback_mode", "preferred_model", "auto_select", "requirements", "routing"):
+        for key in (
+            "fallback_mode",
+            "preferred_model",
+            "auto_select",
+            "requirements",
+            "routing",
+            "cache",
+            "save_conversation",
+        ):
             body.pop(key, None)
         return orjson.dumps(body)
 
@@ -436,6 +454,14 @@ class Dispatcher:
             )
         elif failure.outcome in (TIMEOUT_CONNECT, TIMEOUT_FIRST_BYTE, TIMEOUT_STALL):
             err = UpstreamTimeout("the model instance did not answer in time")
+        elif failure.outcome == "http_429":
+            err = APIError(
+                "the model instances are overloaded; retry later",
+                code="upstream_overloaded",
+                status=429,
+                headers={"Retry-After": str(max(1, round(failure.retry_after or 1)))},
+            )
+            err.type = "rate_limit_error"
         else:
             err = UpstreamError("the model instance failed to answer", code="upstream_failed")
         headers = {

@@ -14,7 +14,8 @@ from starlette.responses import Response
 
 from router.dispatch import Outcome, RouteRequest
 from router.metrics import RouterMetrics
-from router.routing_facade import Plan, RequestView
+from routing.engine import Decision as Plan
+from routing.request_view import RequestView
 
 logger = logging.getLogger("motherfluxer.router")
 
@@ -23,8 +24,11 @@ class OpenHooks:
     def __init__(self, metrics: RouterMetrics) -> None:
         self.metrics = metrics
 
-    async def authenticate(self, request: Request, view: RequestView) -> Any:
+    async def authenticate(self, request: Request) -> Any:
         return None
+
+    def shape_view(self, caller: Any, view: RequestView) -> RequestView:
+        return view
 
     async def admit(
         self, request: Request, caller: Any, view: RequestView, plan: Plan, req: RouteRequest
@@ -41,6 +45,9 @@ class OpenHooks:
         outcome: Outcome,
     ) -> None:
         self.metrics.record(outcome)
+
+    async def finish(self, req: RouteRequest, admission: Any, response: Response) -> Response:
+        return response
 
     def health(self) -> dict[str, str]:
         return {}

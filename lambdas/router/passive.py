@@ -1,8 +1,10 @@
-"""Passive health and the retry governor as the dispatcher sees them.
+"""Passive health and the retry governor, as the dispatcher sees them.
 
-These adapters keep per-process bookkeeping (probe slots, the retry budget) and hand state
-changes to the routing library's pure breaker; the shared breaker state is written back to
-DynamoDB in the background with conditional updates, so every router converges on it.
+Each process keeps the bookkeeping that must be local (its probes in flight, its retry budget,
+its latency averages) and hands breaker transitions to the pure `routing.breaker`. A transition
+is applied to this process's snapshot at once and written to DynamoDB in the background with a
+conditional update on `rev`; a lost race re-reads the item and re-applies the same event, so
+every router process converges on one breaker state per instance.
 """
 
 from __future__ import annotations
@@ -14,78 +16,192 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from routing.instances import Instance
-
+from registry.repository import ConcurrentUpdate, InstanceNotFound
 from router.snapshot import SnapshotStore
+from routing import breaker, outlier
+from routing.breaker import HealthState
+from routing.instances import Instance
+from routing.outlier import DEFAULT_POLICY, OutlierPolicy
+from routing.retry import BudgetPolicy, Outcome, RetryBudget, RetryPolicy, backoff_delay
 
 logger = logging.getLogger("motherfluxer.router")
 
+# Weight of the newest sample in the latency average (about the last 10 requests count).
+EWMA_ALPHA = 0.2
 
-class SimplePassiveHealth:
-    """Consecutive-failure ejection with growing ejection time (placeholder until wired)."""
 
+class BreakerHealth:
     def __init__(
         self,
         store: SnapshotStore,
         *,
-        threshold: int = 5,
-        base_ejection_s: float = 30.0,
-        max_ejection_s: float = 300.0,
+        policy: OutlierPolicy = DEFAULT_POLICY,
         clock: Callable[[], float] = time.time,
+        on_transition: Callable[[Instance, HealthState], None] | None = None,
     ) -> None:
         self._store = store
-        self._threshold = threshold
-        self._base = base_ejection_s
-        self._max = max_ejection_s
+        self._policy = policy
         self._clock = clock
-        self._pending: set[asyncio.Task[None]] = set()
+        self._probes: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._on_transition = on_transition
+        self.writes_lost = 0
 
+    def _latest(self, inst: Instance) -> Instance:
+        try:
+            return self._store.current().by_id.get(inst.instance_id, inst)
+        except RuntimeError:
+            return inst
+
+    def _pool(self, inst: Instance) -> list[Instance]:
+        snap = self._store.current()
+        return [i for i in snap.instances if i.model == inst.model and i.version == inst.version]
+
+    # -- the dispatcher's interface -----------------------------------------------------------
     def admit(self, instance: Instance) -> float | None:
-        return 0.0
-
-    def cool_down(self, instance: Instance, seconds: float) -> None:
         now = self._clock()
-        self._store.override(
-            replace(instance, ejected_until=max(instance.ejected_until, now + seconds))
+        current = self._latest(instance)
+        decision = breaker.admit(
+            HealthState.of(current), now, self._probes.get(current.instance_id, 0), self._policy
         )
+        if not decision.allowed:
+            return None
+        if not decision.is_probe:
+            return 0.0
+        self._probes[current.instance_id] = self._probes.get(current.instance_id, 0) + 1
+        if decision.claim is not None:
+            claimed = decision.claim.applied_to(current)
+            self._store.override(claimed)
+            self._persist(
+                current.instance_id, lambda stored: _claim(stored, self._clock(), self._policy)
+            )
+        return decision.probe_timeout or self._policy.probe_timeout_s
 
     def record(self, instance: Instance, outcome: str, latency_ms: float) -> None:
-        if outcome == "ok":
-            if instance.consecutive_failures:
-                self._store.override(replace(instance, consecutive_failures=0))
+        event = Outcome(outcome)
+        iid = instance.instance_id
+        if self._probes.get(iid):
+            self._probes[iid] -= 1
+            if not self._probes[iid]:
+                del self._probes[iid]
+        if event is Outcome.ok and latency_ms > 0:
+            self._store.observe_latency(iid, latency_ms, EWMA_ALPHA)
+        now = self._clock()
+        current = self._latest(instance)
+        before = HealthState.of(current)
+        after = breaker.record_result(
+            before, event, now, self._policy, may_eject=self._may_eject(current, now)
+        )
+        if after == before:
             return
-        failures = instance.consecutive_failures + 1
-        if failures >= self._threshold:
-            count = instance.ejection_count + 1
-            until = self._clock() + min(self._max, self._base * count)
-            updated = replace(
-                instance,
-                consecutive_failures=0,
-                ejection_count=count,
-                ejected_until=until,
-                breaker_state="open",
+        self._store.override(after.applied_to(current))
+        if after.breaker_state != before.breaker_state and self._on_transition:
+            self._on_transition(current, after)
+        if (
+            after.breaker_state != before.breaker_state
+            or after.ejection_count != before.ejection_count
+        ):
+            logger.warning(
+                "breaker %s -> %s for %s (ejection %d)",
+                before.breaker_state,
+                after.breaker_state,
+                iid,
+                after.ejection_count,
             )
-        else:
-            updated = replace(instance, consecutive_failures=failures)
-        self._store.override(updated)
+        self._persist(iid, lambda stored: self._reapply(stored, event))
+
+    def cool_down(self, instance: Instance, seconds: float) -> None:
+        # An upstream Retry-After: stay away from that instance for that long (this process).
+        seconds = min(seconds, self._policy.max_ejection_s)
+        current = self._latest(instance)
+        until = self._clock() + seconds
+        if until > current.ejected_until:
+            self._store.override(replace(current, ejected_until=until))
+
+    # -- shared state --------------------------------------------------------------------------
+    def _may_eject(self, inst: Instance, now: float) -> bool:
+        try:
+            return outlier.may_eject(inst.instance_id, self._pool(inst), now, self._policy)
+        except RuntimeError:
+            return True
+
+    def _reapply(self, stored: Instance, event: Outcome) -> Instance:
+        now = self._clock()
+        state = breaker.record_result(
+            HealthState.of(stored), event, now, self._policy, may_eject=self._may_eject(stored, now)
+        )
+        return state.applied_to(stored)
+
+    def _persist(self, instance_id: str, change: Callable[[Instance], Instance | None]) -> None:
+        repo = self._store.repo
+
+        async def write() -> None:
+            try:
+                stored = await asyncio.to_thread(repo.apply, instance_id, change)
+            except InstanceNotFound:
+                self._store.forget(instance_id)
+                return
+            except ConcurrentUpdate:
+                self.writes_lost += 1
+                return
+            except Exception:
+                self.writes_lost += 1
+                logger.warning("could not persist breaker state for %s", instance_id)
+                return
+            self._store.override(stored)
+
+        try:
+            task = asyncio.get_running_loop().create_task(write())
+        except RuntimeError:
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for pending state writes (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-class SimpleRetryGovernor:
-    def __init__(self, *, ratio: float = 0.2, minimum: int = 3, rng: random.Random | None = None):
-        self._active = 0
-        self._retrying = 0
-        self._ratio = ratio
-        self._minimum = minimum
+def _claim(stored: Instance, now: float, policy: OutlierPolicy) -> Instance | None:
+    decision = breaker.admit(HealthState.of(stored), now, 0, policy)
+    if decision.claim is None:
+        return None
+    return decision.claim.applied_to(stored)
+
+
+class BudgetedRetries:
+    """Envoy-style retry budget plus capped exponential backoff with full jitter."""
+
+    def __init__(
+        self,
+        *,
+        budget: BudgetPolicy = BudgetPolicy(),
+        policy: RetryPolicy = RetryPolicy(),
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.budget = RetryBudget(budget)
+        self.policy = policy
         self._rng = rng or random.Random()
+        self._clock = clock
 
     def begin(self) -> None:
-        self._active += 1
+        self.budget.request_started(self._clock())
 
     def end(self) -> None:
-        self._active = max(0, self._active - 1)
+        self.budget.request_finished()
 
     def allow_retry(self) -> bool:
-        return True
+        return self.budget.try_acquire(self._clock())
+
+    def retry_done(self, succeeded: bool = False) -> None:
+        self.budget.release()
+        if succeeded:
+            self.budget.refund()
 
     def backoff_s(self, retry_number: int, retry_after: float | None, remaining_s: float) -> float:
-        return 0.0
+        # Failover goes to a different instance, so the failed one's Retry-After does not apply
+        # here (it becomes that instance's cool-down); only the jittered backoff does.
+        wait = backoff_delay(retry_number - 1, self._rng, self.policy)
+        return max(0.0, min(wait, remaining_s - self.policy.min_attempt_timeout_s))

@@ -1,44 +1,39 @@
-"""The router's single door into the routing library: request view in, plan and picks out."""
+"""The router's single door into the routing library: request view in, plan and picks out.
+
+It also owns the run-time routing configuration that operators change without a redeploy
+(version weights, per-model strategies): changes are written to the instances table's config
+items and every router process applies them on its next snapshot refresh.
+"""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from routing.catalog import Catalog
-from routing.instances import Instance
-
-from router.errors import NotFound, ServiceUnavailable
+from router.errors import APIError, BadRequest, NotFound, ServiceUnavailable
 from router.snapshot import Snapshot, SnapshotStore
+from routing import engine
+from routing.catalog import STRATEGIES, Catalog
+from routing.instances import Instance
+from routing.request_view import RequestView
+from routing.rollouts import RolloutError, RolloutTable
+from routing.rules import RuleSet, load_rules
+from routing.selection import SelectionError
+from routing.snapshot import SnapshotIndex
+from routing.strategies import StrategyState
+
+ROLLOUT_PREFIX = "rollout#"
+STRATEGY_PREFIX = "strategy#"
 
 
-@dataclass(slots=True)
-class RequestView:
-    text: str
-    has_images: bool = False
-    model: str | list[str] | None = None
-    auto_select: bool = False
-    preferred_model: str | None = None
-    fallback_mode: str | list[str] | None = None
-    requirements: dict[str, Any] = field(default_factory=dict)
-    max_tokens: int | None = None
-    stream: bool = False
-    user_id: str | None = None
-    tier: str = "demo"
-    needs_tools: bool = False
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Plan:
-    candidates: list[tuple[str, str | None]]
-    reason: str
-    task: str | None = None
-    confidence: float | None = None
-    strategy_overrides: dict[str, str] = field(default_factory=dict)
+def selection_error(exc: SelectionError, manual: bool) -> APIError:
+    code = getattr(exc, "code", "selection_error")
+    status = getattr(exc, "status", 503)
+    if status == 404:
+        return NotFound(str(exc), code=code)
+    return ServiceUnavailable(str(exc), code=code, headers={"Retry-After": "1"})
 
 
 class RoutingFacade:
@@ -51,51 +46,122 @@ class RoutingFacade:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.base_catalog = catalog
         self.catalog = catalog
         self._store = store
-        self._config = routing_config or {}
+        config = routing_config or {}
+        self.rules: RuleSet | None = (
+            load_rules(config["rules"], catalog) if config.get("rules") else None
+        )
+        self.rollouts = RolloutTable(catalog)
         self._rng = rng or random.Random()
+        self._state = StrategyState()
         self._clock = clock
+        self._applied_config: dict[str, dict[str, Any]] | None = None
 
-    def routable(self, snap: Snapshot, model: str, version: str | None = None) -> list[Instance]:
-        now = self._clock()
-        return [
-            i
-            for i in snap.instances
-            if i.model == model and (version is None or i.version == version) and i.is_routable(now)
-        ]
+    # -- run-time configuration ----------------------------------------------------------------
+    def sync(self, snap: Snapshot) -> None:
+        """Apply rollout and strategy changes found in the table (cheap when unchanged)."""
+        if snap.config == self._applied_config:
+            return
+        strategies = {
+            name[len(STRATEGY_PREFIX) :]: value.get("strategy")
+            for name, value in snap.config.items()
+            if name.startswith(STRATEGY_PREFIX)
+        }
+        models = []
+        for spec in self.base_catalog.models:
+            wanted = strategies.get(spec.id)
+            if wanted in STRATEGIES and wanted != spec.strategy:
+                spec = spec.model_copy(update={"strategy": wanted})
+            models.append(spec)
+        self.catalog = Catalog(models=tuple(models))
+        table = RolloutTable(self.base_catalog)
+        for name, value in snap.config.items():
+            if not name.startswith(ROLLOUT_PREFIX):
+                continue
+            model = name[len(ROLLOUT_PREFIX) :]
+            try:
+                for version in value.get("weights", {}):
+                    if version not in table.versions(model):
+                        table.add_version(model, version, 0.0)
+                table.set_weights(model, value.get("weights", {}))
+            except RolloutError:
+                continue  # a stale item for a model no longer configured
+        self.rollouts = table
+        self._applied_config = snap.config
 
-    def plan(self, view: RequestView, snap: Snapshot) -> Plan:
-        if isinstance(view.model, str) and view.model not in ("auto", "") and not view.auto_select:
-            if self.catalog.get(view.model) is None:
-                raise NotFound(f"model '{view.model}' is not served here", code="model_not_found")
-            if not self.routable(snap, view.model):
-                raise NotFound(
-                    f"model '{view.model}' has no healthy instance", code="model_not_available"
-                )
-            return Plan(candidates=[(view.model, None)], reason=f"manual: {view.model}")
-        ids = [m.id for m in self.catalog.models if self.routable(snap, m.id)]
-        if not ids:
-            raise ServiceUnavailable(
-                "no healthy instance can serve this request right now", headers={"Retry-After": "1"}
+    def change_rollout(self, model: str, change: dict[str, Any]) -> dict[str, float]:
+        """Validate an admin change on a copy of the table; returns the new weights."""
+        if self.base_catalog.get(model) is None:
+            raise NotFound(f"model '{model}' is not served here", code="model_not_found")
+        table = RolloutTable(self.base_catalog)
+        for version, weight in self.rollouts.weights(model).items():
+            if version not in table.versions(model):
+                table.add_version(model, version, weight)
+        table.set_weights(model, self.rollouts.weights(model))
+        try:
+            for version in change.get("add_versions", []):
+                if version not in table.versions(model):
+                    table.add_version(model, version, 0.0)
+            if "weights" in change:
+                for version in change["weights"]:
+                    if version not in table.versions(model):
+                        table.add_version(model, version, 0.0)
+                return table.set_weights(model, change["weights"])
+            if "canary" in change:
+                c = change["canary"]
+                for version in (c["stable"], c["canary"]):
+                    if version not in table.versions(model):
+                        table.add_version(model, version, 0.0)
+                return table.canary(model, c["stable"], c["canary"], float(c["percent"]))
+            if "switch" in change:
+                return table.switch(model, change["switch"])
+            if "rollback" in change:
+                return table.rollback(model, change["rollback"])
+        except (RolloutError, KeyError, TypeError, ValueError) as exc:
+            raise BadRequest(f"invalid rollout change: {exc}", code="invalid_rollout") from None
+        raise BadRequest("give one of: weights, canary, switch, rollback", code="invalid_rollout")
+
+    # -- per request ---------------------------------------------------------------------------
+    def index(self, snap: Snapshot) -> SnapshotIndex:
+        return SnapshotIndex(self._store.with_local_load(snap.instances), self._clock())
+
+    def plan(self, view: RequestView, snap: Snapshot) -> engine.Decision:
+        self.sync(snap)
+        manual = isinstance(view.model, str) and view.model != "auto" and not view.auto_select
+        try:
+            return engine.decide(
+                view,
+                self.catalog,
+                self.index(snap),
+                self.rules,
+                self.rollouts,
+                self._clock(),
+                self._rng,
+                self._state,
             )
-        return Plan(candidates=[(m, None) for m in ids], reason=f"auto: {ids[0]}")
+        except SelectionError as exc:
+            raise selection_error(exc, manual) from None
 
     def pick(
-        self,
-        snap: Snapshot,
-        model: str,
-        version: str | None,
-        exclude: set[str],
-        view: RequestView | None = None,
+        self, decision: engine.Decision, model: str, version: str | None, exclude: set[str]
     ) -> Instance | None:
-        options = [i for i in self.routable(snap, model, version) if i.instance_id not in exclude]
-        if not options:
-            return None
-        options = list(self._store.with_local_load(tuple(options)))
-        return min(options, key=lambda i: (i.in_flight, i.instance_id))
+        """The next instance for one (model, version) of the plan."""
+        for candidate in decision.candidates:
+            if candidate.model == model and candidate.version == version:
+                # Instances past their ejection are offered too; the breaker admits the probe.
+                return decision.pick(candidate, exclude, allow_half_open=True, now=self._clock())
+        return None
+
+    def recommend(self, view: RequestView, snap: Snapshot) -> dict[str, Any]:
+        self.sync(snap)
+        try:
+            result = engine.recommend(view, self.catalog, self.index(snap), self._clock())
+        except SelectionError as exc:
+            raise selection_error(exc, False) from None
+        return result.model_dump()
 
     def rollout_view(self, model: str, snap: Snapshot) -> dict[str, Any]:
-        spec = self.catalog.get(model)
-        weights = {v.version: v.weight for v in spec.versions} if spec else {}
-        return {"weights": weights, "source": "catalog"}
+        self.sync(snap)
+        return {"weights": self.rollouts.weights(model)}

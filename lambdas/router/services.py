@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.repository import InstanceRepository
-from routing.catalog import Catalog
-
 from router.dispatch import Dispatcher
-from router.passive import SimplePassiveHealth, SimpleRetryGovernor
+from router.passive import BreakerHealth, BudgetedRetries
 from router.routing_facade import RoutingFacade
 from router.security import Signer
 from router.settings import Settings
@@ -19,6 +17,7 @@ from router.snapshot import SnapshotStore
 from router.upstream.base import UpstreamClient
 from router.upstream.openai_http import OpenAIHTTPClient
 from router.upstream.sagemaker import SageMakerClient
+from routing.catalog import Catalog
 
 logger = logging.getLogger("motherfluxer.router")
 
@@ -35,6 +34,7 @@ class Services:
     clients: dict[str, UpstreamClient]
     signer: Signer
     admin_key: str
+    signer_key: bytes = b""
     accounts: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -94,12 +94,13 @@ def build_services(
     }
     dispatcher = Dispatcher(
         clients=clients,
-        health=SimplePassiveHealth(store),
-        retries=SimpleRetryGovernor(),
+        health=BreakerHealth(store),
+        retries=BudgetedRetries(),
         connect_timeout_s=settings.connect_timeout_s,
         first_byte_timeout_s=settings.first_byte_timeout_s,
         stall_timeout_s=settings.stall_timeout_s,
         request_timeout_s=settings.request_timeout_s,
+        max_attempts=3,
         on_acquire=store.acquire,
         on_release=store.release,
     )
@@ -115,4 +116,5 @@ def build_services(
         clients=clients,
         signer=signer,
         admin_key=admin_key,
+        signer_key=signing.encode(),
     )

@@ -45,6 +45,7 @@ class SnapshotStore:
         # Local overrides win until the table shows a newer revision of the same instance.
         self._overrides: dict[str, Instance] = {}
         self._in_flight: dict[str, int] = defaultdict(int)
+        self._latency: dict[str, float] = {}
         self.refresh_errors = 0
 
     @property
@@ -133,13 +134,28 @@ class SnapshotStore:
     def local_in_flight(self, instance_id: str) -> int:
         return self._in_flight.get(instance_id, 0)
 
+    def observe_latency(self, instance_id: str, latency_ms: float, alpha: float) -> None:
+        old = self._latency.get(instance_id)
+        self._latency[instance_id] = latency_ms if old is None else old + alpha * (latency_ms - old)
+
     def with_local_load(self, instances: tuple[Instance, ...]) -> tuple[Instance, ...]:
-        """The heartbeat's in-flight figure lags; this process's own count is exact."""
-        if not self._in_flight:
+        """Overlay what this process measures itself: in-flight counts and latency averages.
+
+        The heartbeat's in-flight figure lags, and latency is only known to the caller, so
+        these never go through DynamoDB (a write per request would cost more than it tells).
+        """
+        if not self._in_flight and not self._latency:
             return instances
-        return tuple(
-            replace(i, in_flight=max(i.in_flight, self._in_flight[i.instance_id]))
-            if i.instance_id in self._in_flight
-            else i
-            for i in instances
-        )
+        out = []
+        for i in instances:
+            iid = i.instance_id
+            local = self._in_flight.get(iid, 0)
+            lat = self._latency.get(iid)
+            if local > i.in_flight or lat is not None:
+                i = replace(
+                    i,
+                    in_flight=max(i.in_flight, local),
+                    latency_ewma_ms=lat if lat is not None else i.latency_ewma_ms,
+                )
+            out.append(i)
+        return tuple(out)

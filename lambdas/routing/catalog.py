@@ -6,6 +6,7 @@ stack, so one typed description drives both infrastructure and routing decisions
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -13,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Task = Literal["chat", "coding", "creative", "qa", "reasoning", "research", "vision"]
 TASKS: tuple[Task, ...] = ("chat", "coding", "creative", "qa", "reasoning", "research", "vision")
 
-Capability = Literal["text", "vision", "tools", "coding", "reasoning", "creative", "research", "chat"]
+Capability = Literal[
+    "text", "vision", "tools", "coding", "reasoning", "creative", "research", "chat"
+]
 
 Strategy = Literal[
     "round_robin",
@@ -106,11 +109,13 @@ class Catalog(_Strict):
                 raise ValueError(f"model {m.id}: fallback {m.fallback!r} is not a configured model")
         return self
 
+    @cached_property
+    def _by_id(self) -> dict[str, ModelSpec]:
+        # Routing looks models up several times per request; a dict keeps that O(1).
+        return {m.id: m for m in self.models}
+
     def get(self, model_id: str) -> ModelSpec | None:
-        for m in self.models:
-            if m.id == model_id:
-                return m
-        return None
+        return self._by_id.get(model_id)
 
     @property
     def ids(self) -> list[str]:

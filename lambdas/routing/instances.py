@@ -40,11 +40,15 @@ class Instance:
     tags: dict[str, str] = field(default_factory=dict)
 
     def is_routable(self, now: float) -> bool:
-        """Healthy, heartbeat within its lease, not ejected, breaker not open."""
+        """Healthy, heartbeat within its lease, and not inside an ejection.
+
+        An open breaker whose ejection time is over stays routable: the router's breaker
+        admission then lets exactly the probe requests through (routing.breaker.admit).
+        """
         if self.status != "healthy":
             return False
         if self.ejected_until > now:
             return False
-        if self.breaker_state == "open":
+        if self.breaker_state == "open" and self.ejected_until <= 0:
             return False
         return not (self.lease_seconds > 0 and now - self.last_heartbeat > self.lease_seconds)

@@ -11,7 +11,7 @@ from devstack.stack import EmbeddedStack
 
 @pytest.fixture
 def client(stack: EmbeddedStack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.url + "/v1", api_key="unused-for-demo", max_retries=0)
+    return openai.OpenAI(base_url=stack.url + "/v1", api_key=stack.api_key, max_retries=0)
 
 
 def test_models_list_shows_local_models(client: openai.OpenAI) -> None:

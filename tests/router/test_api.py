@@ -114,7 +114,7 @@ def test_model_without_instances_is_404_in_manual_mode(router: RouterHarness) ->
     with router.client() as c:
         resp = c.post("/v1/chat/completions", json={**CHAT, "model": "gamma"})
     assert resp.status_code == 404
-    assert _error(resp)["code"] == "model_not_available"
+    assert _error(resp)["code"] == "model_not_served"
 
 
 def test_oversize_body_is_413(router: RouterHarness) -> None:
@@ -161,5 +161,5 @@ def test_nothing_healthy_is_503_with_retry_after(router: RouterHarness) -> None:
         elapsed = time.perf_counter() - started
     assert resp.status_code == 503
     assert resp.headers["retry-after"]
-    assert _error(resp)["code"] == "no_healthy_instance"
+    assert _error(resp)["code"] == "model_not_served"
     assert elapsed < 5  # generous bound: the point is that it does not wait for timeouts

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import replace
 
 import pytest
+
 from registry.repository import InstanceNotFound, InstanceRepository, create_table
 from routing.instances import Instance
-
 from tests.support.router_harness import dynamodb
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import httpx
 import uvicorn
+
 from registry.repository import InstanceRepository, create_table
 from router.main import build_app
 from router.security import Signer

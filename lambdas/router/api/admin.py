@@ -8,11 +8,11 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from registry.repository import InstanceNotFound
-from routing.instances import Instance
 
+from registry.repository import InstanceNotFound
 from router.api.deps import require_admin, services
 from router.errors import NotFound
+from routing.instances import Instance
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 

@@ -8,15 +8,26 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from router.api.deps import deadline, request_id, services
-from router.dispatch import RouteRequest
-from router.requests import ChatCompletionRequest, CompletionRequest, text_of_messages
-from router.routing_facade import RequestView
+from router.dispatch import Outcome, RouteRequest
+from router.requests import ChatCompletionRequest, CompletionRequest
+from routing.instances import Instance
+from routing.request_view import RequestView
 
 router = APIRouter()
 
 
-def _requirements(body: Any) -> dict[str, Any]:
-    return body.requirements.model_dump(exclude_none=True) if body.requirements else {}
+def routing_fields(body: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "model": body.model,
+        "max_tokens": body.max_tokens,
+        "stream": body.stream,
+        "user_id": body.user,
+    }
+    if body.fallback_mode is not None:
+        fields["fallback_mode"] = body.fallback_mode
+    if body.requirements is not None:
+        fields["requirements"] = body.requirements.model_dump(exclude_none=True)
+    return fields
 
 
 async def route_and_dispatch(
@@ -28,49 +39,47 @@ async def route_and_dispatch(
     stream: bool,
 ) -> Response:
     svc = services(request)
-    snap = await svc.store.get()
     hooks = request.app.state.hooks
-    caller = await hooks.authenticate(request, view)
-    plan = svc.routing.plan(view, snap)
+    caller = await hooks.authenticate(request)
+    view = hooks.shape_view(caller, view)
+    snap = await svc.store.get()
+    decision = svc.routing.plan(view, snap)
     rid = request_id(request)
     req = RouteRequest(
         request_id=rid,
         path=path,
         body=payload,
         stream=stream,
-        candidates=plan.candidates,
-        reason=plan.reason,
-        task=plan.task,
+        candidates=[(c.model, c.version) for c in decision.candidates],
+        reason=decision.reason,
+        task=decision.task,
         deadline=deadline(request, svc.settings.request_timeout_s),
     )
-    admission = await hooks.admit(request, caller, view, plan, req)
+    admission = await hooks.admit(request, caller, view, decision, req)
     if isinstance(admission, Response):
         return admission
 
-    def pick(model: str, version: str | None, exclude: set[str]):  # type: ignore[no-untyped-def]
-        return svc.routing.pick(svc.store.current(), model, version, exclude, view)
+    def pick(model: str, version: str | None, exclude: set[str]) -> Instance | None:
+        return svc.routing.pick(decision, model, version, exclude)
 
-    async def on_complete(outcome):  # type: ignore[no-untyped-def]
+    async def on_complete(outcome: Outcome) -> None:
         await hooks.complete(request, caller, view, req, admission, outcome)
 
-    return await svc.dispatcher.run(req, pick, on_complete)
+    response = await svc.dispatcher.run(req, pick, on_complete)
+    return await hooks.finish(req, admission, response)
 
 
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
-    text, has_images = text_of_messages(body.messages)
     payload = body.model_dump(exclude_unset=True)
-    view = RequestView(
-        text=text,
-        has_images=has_images,
-        model=body.model,
-        fallback_mode=body.fallback_mode,
-        requirements=_requirements(body),
-        max_tokens=body.max_tokens or body.max_completion_tokens,
-        stream=body.stream,
-        user_id=body.user,
-        needs_tools=bool(body.tools),
-    )
+    view = RequestView.from_messages(body.messages, **routing_fields(body))
+    if body.max_completion_tokens and not body.max_tokens:
+        view = view.model_copy(update={"max_tokens": body.max_completion_tokens})
+    if body.tools:
+        req = view.requirements.model_copy(
+            update={"required_capabilities": view.requirements.required_capabilities | {"tools"}}
+        )
+        view = view.model_copy(update={"requirements": req})
     return await route_and_dispatch(
         request, path="/v1/chat/completions", payload=payload, view=view, stream=body.stream
     )
@@ -80,15 +89,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Res
 async def completions(request: Request, body: CompletionRequest) -> Response:
     prompt = body.prompt if isinstance(body.prompt, str) else "\n".join(body.prompt)
     payload = body.model_dump(exclude_unset=True)
-    view = RequestView(
-        text=prompt,
-        model=body.model,
-        fallback_mode=body.fallback_mode,
-        requirements=_requirements(body),
-        max_tokens=body.max_tokens,
-        stream=body.stream,
-        user_id=body.user,
-    )
+    view = RequestView(prompt=prompt, **routing_fields(body))
     return await route_and_dispatch(
         request, path="/v1/completions", payload=payload, view=view, stream=body.stream
     )

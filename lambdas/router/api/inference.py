@@ -6,13 +6,14 @@ import time
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from router.api.completions import route_and_dispatch
 from router.api.deps import services
-from router.errors import BadRequest
+from router.errors import BadRequest, Unprocessable
 from router.requests import InferenceRequest
-from router.routing_facade import RequestView
+from routing.request_view import RequestView
 
 router = APIRouter()
 
@@ -38,11 +39,11 @@ async def inference(request: Request, body: InferenceRequest) -> Response:
     if body.fallback_mode is not None and mode != "hybrid":
         raise BadRequest("fallback_mode applies only with preferred_model", code="invalid_fallback")
     view = RequestView(
-        text=body.prompt,
+        prompt=body.prompt,
         model=body.model if mode == "manual" else None,
         auto_select=mode == "auto",
         preferred_model=body.preferred_model,
-        fallback_mode=(body.fallback_mode or "auto") if mode == "hybrid" else None,
+        fallback_mode=(body.fallback_mode or "auto") if mode == "hybrid" else "auto",
         requirements=body.requirements.model_dump(exclude_none=True) if body.requirements else {},
         max_tokens=body.max_length,
         stream=False,
@@ -86,6 +87,25 @@ async def recommend(request: Request) -> Response:
             raise BadRequest("request body is not valid JSON", code="invalid_json") from None
     else:
         body = {"prompt": request.query_params.get("prompt", "")}
+    view = _recommend_view(body)
     snap = await svc.store.get()
-    result = svc.routing.recommend(body, snap)
+    result = svc.routing.recommend(view, snap)
     return Response(orjson.dumps(result), media_type="application/json")
+
+
+def _recommend_view(body: object) -> RequestView:
+    if not isinstance(body, dict):
+        raise Unprocessable("body must be a JSON object")
+    requirements = body.get("requirements") or {}
+    messages = body.get("messages")
+    try:
+        if messages is not None:
+            if not isinstance(messages, list) or not messages:
+                raise Unprocessable("messages must be a non-empty list")
+            return RequestView.from_messages(messages, requirements=requirements)
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise Unprocessable("give 'prompt' (a string) or 'messages' (OpenAI chat messages)")
+        return RequestView(prompt=prompt, requirements=requirements)
+    except ValidationError as exc:
+        raise Unprocessable(f"invalid requirements: {exc.errors()[0].get('msg')}") from None

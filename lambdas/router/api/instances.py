@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from registry.repository import InstanceNotFound
-from routing.instances import Instance
 
+from registry.repository import InstanceNotFound
 from router.api.deps import require_admin, services
 from router.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from router.security import (
@@ -22,6 +21,7 @@ from router.security import (
     hash_secret,
     new_instance_credential,
 )
+from routing.instances import Instance
 
 router = APIRouter()
 

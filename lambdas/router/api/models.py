@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from routing.catalog import ModelSpec
 
 from router.api.deps import services
 from router.errors import NotFound
 from router.snapshot import Snapshot
+from routing.catalog import ModelSpec
 
 router = APIRouter()
 

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
-from routing.instances import Instance
 
 from router.upstream.base import (
     CONN_REFUSED,
@@ -28,6 +27,7 @@ from router.upstream.base import (
     check_first_event,
     parse_retry_after,
 )
+from routing.instances import Instance
 
 _MAX_EVENT_BYTES = 4 * 1024 * 1024
 

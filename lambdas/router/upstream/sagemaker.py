@@ -12,8 +12,6 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from routing.instances import Instance
-
 from router.upstream.base import (
     CONN_RESET,
     HTTP_5XX,
@@ -27,6 +25,7 @@ from router.upstream.base import (
     UpstreamFailure,
     check_first_event,
 )
+from routing.instances import Instance
 
 _END = object()
 

@@ -1,0 +1,1 @@
+"""MotherFluxer AWS infrastructure: CDK stacks and their typed configuration."""

@@ -1,0 +1,73 @@
+"""Typed failures the router turns into `{"error": {"type", "message", "code"}}` responses."""
+
+from __future__ import annotations
+
+
+class AccountsError(Exception):
+    """Base class: carries the HTTP status, error type/code and an optional Retry-After."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str = "internal_error"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def to_body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"type": self.type, "message": self.message, "code": self.code}}
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+
+class AuthError(AccountsError):
+    """Unknown, revoked, expired or malformed key: one message for all, so none can be probed."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+    def __init__(self, message: str = "Invalid API key.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(AccountsError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class RateLimited(AccountsError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class Overloaded(AccountsError):
+    """Load shedding: this tier is over its share of in-flight requests in this process."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "overloaded"
+
+
+class BudgetExceeded(AccountsError):
+    status = 402
+    type = "budget_error"
+    code = "budget_exceeded"
+
+
+class Unavailable(AccountsError):
+    """A dependency is down and this tier fails closed (demo when Redis is unreachable)."""
+
+    status = 503
+    type = "server_error"
+    code = "limiter_unavailable"
+
+
+class NotFound(AccountsError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"

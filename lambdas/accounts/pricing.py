@@ -1,0 +1,62 @@
+"""Cost of a request in USD.
+
+Provider models are priced per million input and output tokens from configuration
+(`ModelSpec.cost_per_1m_input/output`, or a `prices` row overriding them). Self-hosted models
+cost what their instance costs per hour spread over the tokens it processes in that hour:
+`instance_hour_usd / (measured_tokens_per_s * 3600)` per token, input and output alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from routing.catalog import ModelSpec
+
+NANO = Decimal("0.000000001")
+_MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A price override from the `prices` table (any field None falls back to the spec)."""
+
+    input_per_1m: Decimal | None = None
+    output_per_1m: Decimal | None = None
+    instance_hour_usd: Decimal | None = None
+    measured_tokens_per_s: float | None = None
+
+
+def price_request(
+    spec: ModelSpec, tokens_in: int, tokens_out: int, price: Price | None = None
+) -> Decimal:
+    """USD cost, rounded up to the nano-dollar so small requests never cost zero by rounding."""
+    price = price or Price()
+    hour = price.instance_hour_usd
+    if hour is None and spec.instance_hour_usd is not None:
+        hour = Decimal(str(spec.instance_hour_usd))
+    if hour is not None:
+        tps = Decimal(str(price.measured_tokens_per_s or spec.tokens_per_second))
+        cost = hour / (tps * 3600) * (tokens_in + tokens_out)
+    else:
+        cin = price.input_per_1m
+        cout = price.output_per_1m
+        cin = Decimal(str(spec.cost_per_1m_input)) if cin is None else cin
+        cout = Decimal(str(spec.cost_per_1m_output)) if cout is None else cout
+        cost = (cin * tokens_in + cout * tokens_out) / _MILLION
+    return cost.quantize(NANO, rounding=ROUND_CEILING)
+
+
+def max_cost(
+    spec: ModelSpec, prompt_tokens: int, max_tokens: int, price: Price | None = None
+) -> Decimal:
+    """The largest cost the request can reach: the whole prompt plus every allowed output token."""
+    return price_request(spec, prompt_tokens, max_tokens, price)
+
+
+def to_nano(usd: Decimal) -> int:
+    return int((usd / NANO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def from_nano(nano: int) -> Decimal:
+    return (Decimal(nano) * NANO).quantize(NANO)

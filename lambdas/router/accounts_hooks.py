@@ -1,0 +1,287 @@
+"""The accounts policy around dispatch: keys and tiers, limits, budgets, usage, cache.
+
+Built only when a database is configured. Locally it migrates the database and drains a
+disk outbox into PostgreSQL; in Lambda it sends usage to SQS (a drainer Lambda writes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from accounts.errors import AccountsError
+from accounts.tiers import Caller
+from accounts.usage import UsageRecord
+from router.api.deps import client_ip, services
+from router.dispatch import Outcome, RouteRequest
+from router.errors import error_body
+from router.metrics import RouterMetrics
+from router.services import Services
+from routing.engine import Decision
+from routing.request_view import RequestView
+
+logger = logging.getLogger("motherfluxer.router")
+
+
+class AccountsRejection(Exception):
+    """An accounts error raised from the hooks; the app's handler renders it."""
+
+    def __init__(self, err: AccountsError) -> None:
+        self.err = err
+
+
+def rejection_response(err: AccountsError) -> Response:
+    return Response(
+        error_body(err.type, err.message, err.code),
+        status_code=err.status,
+        media_type="application/json",
+        headers=err.headers(),
+    )
+
+
+class Ticket:
+    """What one request holds between admission and completion."""
+
+    __slots__ = ("admission", "cache_key", "completion", "first_model")
+
+    def __init__(self, admission: Any, first_model: str, cache_key: str | None) -> None:
+        self.admission = admission
+        self.first_model = first_model
+        self.cache_key = cache_key
+        self.completion: Any = None
+
+
+class AccountsHooks:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.metrics = RouterMetrics()
+        self.service: Any = None
+        self._local: Any = None
+        if svc.settings.usage_queue_url:
+            self.service = self._lambda_service()
+
+    @classmethod
+    def from_settings(cls, svc: Services) -> AccountsHooks:
+        return cls(svc)
+
+    def _pepper(self) -> bytes:
+        # One secret fewer to manage: the key-hash pepper is derived from the signing key.
+        return hmac.new(self.svc.signer_key, b"api-key-pepper", hashlib.sha256).digest()
+
+    def _accounts_settings(self) -> Any:
+        from accounts.settings import AccountsSettings
+
+        raw = self.svc.routing_config.get("accounts") or {}
+        return AccountsSettings.model_validate(raw)
+
+    def _lambda_service(self) -> Any:
+        from accounts.bootstrap import build_service
+        from accounts.dbconfig import database_url
+        from accounts.usage import SqsSink
+
+        settings = self.svc.settings
+        return build_service(
+            database_url(),
+            settings.redis_url or "",
+            SqsSink(settings.usage_queue_url or ""),
+            self._pepper(),
+            self.svc.admin_key,
+            self._accounts_settings(),
+        )
+
+    async def start(self) -> None:
+        if self.service is not None:
+            return
+        from accounts.bootstrap import start_local
+        from accounts.redaction import install
+
+        install()
+        settings = self.svc.settings
+        self._local = await start_local(
+            settings.database_url or "",
+            settings.redis_url or "",
+            settings.data_dir or ".local",
+            self.svc.admin_key,
+            self._accounts_settings(),
+        )
+        self.service = self._local.service
+
+    async def aclose(self) -> None:
+        if self._local is not None:
+            await self._local.close()
+
+    def health(self) -> dict[str, str]:
+        return {"accounts": "ok" if self.service is not None else "starting"}
+
+    # -- per request -----------------------------------------------------------------------------
+    async def caller(self, request: Request) -> Caller:
+        try:
+            return await self.service.authenticate(
+                request.headers.get("authorization"), client_ip(request)
+            )
+        except AccountsError as err:
+            raise AccountsRejection(err) from None
+
+    async def authenticate(self, request: Request) -> Caller:
+        return await self.caller(request)
+
+    def shape_view(self, caller: Caller, view: RequestView) -> RequestView:
+        return view.model_copy(
+            update={"tier": caller.tier, "user_id": caller.user_id or view.user_id}
+        )
+
+    async def admit(
+        self,
+        request: Request,
+        caller: Caller,
+        view: RequestView,
+        decision: Decision,
+        req: RouteRequest,
+    ) -> Any:
+        catalog = self.svc.routing.catalog
+        if caller.limits.demo_models_only:
+            # Anonymous callers may only reach the demo models, whatever the plan preferred.
+            req.candidates = [
+                (m, v) for m, v in req.candidates if (spec := catalog.get(m)) and spec.demo
+            ]
+            if not req.candidates:
+                return rejection_response(
+                    _forbidden("these models need an API key; the demo models are open to all")
+                )
+        first_model = req.candidates[0][0]
+        spec = catalog.get(first_model)
+        assert spec is not None
+        from accounts.cache import cache_key
+
+        key = None if req.stream else cache_key(caller.tenant, req.body)
+        if key is not None and self.service.cache is not None:
+            try:
+                hit = await self.service.cache.get(key)
+            except Exception:
+                hit = None
+            if hit is not None:
+                headers = dict(hit.headers)
+                headers["x-motherfluxer-cache"] = "hit"
+                headers["x-request-id"] = req.request_id
+                return Response(hit.body, media_type="application/json", headers=headers)
+        try:
+            admission = await self.service.admit(
+                caller, spec, view.estimated_tokens(), view.max_tokens, request_id=req.request_id
+            )
+        except AccountsError as err:
+            if err.status == 402:
+                self.metrics.count("BudgetRejected", model=first_model)
+            elif err.status == 429:
+                self.metrics.count("RateLimited", tier=caller.tier)
+            return rejection_response(err)
+        # The clamp for this caller's tier is what the instance gets.
+        req.body["max_tokens"] = admission.max_tokens
+        req.body.pop("max_completion_tokens", None)
+        return Ticket(admission, first_model, key)
+
+    async def complete(
+        self,
+        request: Request,
+        caller: Caller,
+        view: RequestView,
+        req: RouteRequest,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> None:
+        self.metrics.record(outcome)
+        usage = outcome.usage
+        record = UsageRecord(
+            request_id=req.request_id,
+            tier=caller.tier,
+            user_id=caller.user_id,
+            key_prefix=caller.key_prefix,
+            model=outcome.model or ticket.first_model,
+            version=outcome.version,
+            instance_id=outcome.instance_id,
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0,
+            latency_ms=round(outcome.latency_ms, 3),
+            status=outcome.status,
+            route_reason=req.reason[:500],
+        )
+        try:
+            ticket.completion = await self.service.complete(ticket.admission, record)
+        except Exception:
+            # The outbox write is local; reaching here means the disk failed. Log loudly.
+            logger.exception("usage for request %s could not be recorded", req.request_id)
+            return
+        if ticket.completion.budget_alert_80:
+            self.metrics.count("BudgetUsage80", model=record.model)
+        if ticket.completion.cost_usd:
+            self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
+
+    async def finish(self, req: RouteRequest, ticket: Any, response: Response) -> Response:
+        if not isinstance(ticket, Ticket):
+            return response
+        if ticket.completion is not None:
+            response.headers["x-motherfluxer-cost-usd"] = _usd(ticket.completion.cost_usd)
+        if (
+            ticket.cache_key is not None
+            and response.status_code == 200
+            and hasattr(response, "body")
+        ):
+            response.headers["x-motherfluxer-cache"] = "miss"
+            headers = {k: v for k, v in response.headers.items() if k.startswith("x-motherfluxer-")}
+            headers.pop("x-motherfluxer-cost-usd", None)
+            try:
+                await self.service.cache.put(
+                    ticket.cache_key, bytes(response.body).decode(), headers
+                )
+            except Exception:
+                logger.warning("response cache write failed")
+        return response
+
+
+def _usd(value: Decimal | float) -> str:
+    return f"{Decimal(value):.8f}"
+
+
+def _forbidden(message: str) -> AccountsError:
+    from accounts.errors import Forbidden
+
+    return Forbidden(message)
+
+
+def accounts_routers() -> list[APIRouter]:
+    """The admin, usage and conversation endpoints, bound to the running hooks' service."""
+    from fastapi import Depends
+
+    from accounts.api import build_router
+    from accounts.errors import Forbidden
+
+    async def current_caller(request: Request) -> Caller:
+        return await request.app.state.hooks.caller(request)
+
+    async def require_admin(caller: Caller = Depends(current_caller)) -> None:
+        if caller.tier != "admin":
+            raise AccountsRejection(Forbidden("This endpoint needs the admin key."))
+
+    def service_of(request: Request) -> Any:
+        return request.app.state.hooks.service
+
+    return [build_router(service_of, require_admin, current_caller)]
+
+
+def install_handlers(app: Any) -> None:
+    @app.exception_handler(AccountsRejection)
+    async def _rejected(_: Request, exc: AccountsRejection) -> Response:
+        return rejection_response(exc.err)
+
+    @app.exception_handler(AccountsError)
+    async def _accounts(_: Request, exc: AccountsError) -> Response:
+        return rejection_response(exc)
+
+
+_ = (orjson, services)

@@ -1,0 +1,142 @@
+"""Train the prompt classifier and write `classifier_weights.json` beside `classifier.py`.
+
+    python -m routing.classifier_training            # from lambdas/ (or with PYTHONPATH=lambdas)
+    python -m routing.classifier_training --cv 5     # also print k-fold accuracy on the train set
+
+Reads only `tests/data/prompts_train.jsonl`; the held-out file is never opened here. Training is
+plain softmax regression with Adagrad and L2, shuffled by a fixed seed, so the same data always
+produces byte-identical weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+from collections import Counter
+from pathlib import Path
+
+from routing.classifier import TEXT_TASKS, WEIGHTS_PATH, extract_features
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_PATH = REPO / "tests" / "data" / "prompts_train.jsonl"
+SEED = 7
+EPOCHS = 15
+LEARNING_RATE = 0.3
+L2 = 1e-4
+MIN_DF = 2
+# Weights below this magnitude change no decision worth keeping; dropping them keeps the file small.
+PRUNE_BELOW = 0.002
+
+
+def load_rows(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            obj = json.loads(line)
+            rows.append((obj["prompt"], obj["task"]))
+    return rows
+
+
+def train(
+    rows: list[tuple[str, str]],
+    epochs: int = EPOCHS,
+    lr: float = LEARNING_RATE,
+    l2: float = L2,
+    min_df: int = MIN_DF,
+    seed: int = SEED,
+) -> dict:
+    labels = list(TEXT_TASKS)
+    index = {t: i for i, t in enumerate(labels)}
+    docs = [(sorted(set(extract_features(p))), index[t]) for p, t in rows]
+    df = Counter(f for feats, _ in docs for f in feats)
+    vocab = sorted(f for f, c in df.items() if c >= min_df)
+    fid = {f: i for i, f in enumerate(vocab)}
+    encoded = [([fid[f] for f in feats if f in fid], y) for feats, y in docs]
+    k = len(labels)
+    w = [[0.0] * k for _ in vocab]
+    g2 = [[1e-8] * k for _ in vocab]
+    b = [0.0] * k
+    gb = [1e-8] * k
+    rng = random.Random(seed)
+    order = list(range(len(encoded)))
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for j in order:
+            xs, y = encoded[j]
+            logits = b[:]
+            for f in xs:
+                row = w[f]
+                for c in range(k):
+                    logits[c] += row[c]
+            top = max(logits)
+            exps = [math.exp(v - top) for v in logits]
+            total = sum(exps)
+            grad = [e / total for e in exps]
+            grad[y] -= 1.0
+            for c in range(k):
+                gb[c] += grad[c] * grad[c]
+                b[c] -= lr * grad[c] / math.sqrt(gb[c])
+            for f in xs:
+                row, acc = w[f], g2[f]
+                for c in range(k):
+                    g = grad[c] + l2 * row[c]
+                    acc[c] += g * g
+                    row[c] -= lr * g / math.sqrt(acc[c])
+    weights = {}
+    for f, row in zip(vocab, w, strict=True):
+        if max(abs(v) for v in row) >= PRUNE_BELOW:
+            weights[f] = [round(v, 3) for v in row]
+    return {
+        "labels": labels,
+        "bias": [round(v, 4) for v in b],
+        "weights": weights,
+        "meta": {
+            "epochs": epochs,
+            "learning_rate": lr,
+            "l2": l2,
+            "min_df": min_df,
+            "seed": seed,
+            "train_rows": len(rows),
+        },
+    }
+
+
+def predict(model: dict, text: str) -> str:
+    logits = list(model["bias"])
+    for f in set(extract_features(text)):
+        row = model["weights"].get(f)
+        if row:
+            for c, v in enumerate(row):
+                logits[c] += v
+    return model["labels"][max(range(len(logits)), key=lambda c: logits[c])]
+
+
+def cross_validate(rows: list[tuple[str, str]], folds: int, **kwargs: float) -> float:
+    shuffled = rows[:]
+    random.Random(SEED).shuffle(shuffled)
+    correct = 0
+    for k in range(folds):
+        test = shuffled[k::folds]
+        fit = [r for i, r in enumerate(shuffled) if i % folds != k]
+        model = train(fit, **kwargs)  # type: ignore[arg-type]
+        correct += sum(predict(model, p) == t for p, t in test)
+    return correct / len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="train the prompt task classifier")
+    parser.add_argument("--cv", type=int, default=0, help="k-fold accuracy on the train set only")
+    parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    args = parser.parse_args()
+    rows = load_rows(TRAIN_PATH)
+    if args.cv:
+        print(f"{args.cv}-fold accuracy on train: {cross_validate(rows, args.cv):.4f}")
+    model = train(rows)
+    args.out.write_text(json.dumps(model, separators=(",", ":"), sort_keys=True), encoding="utf-8")
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes, {len(model['weights'])} features)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Resilience: breaker, outlier ejection, retries and the fault-injecting upstream."""

@@ -1,0 +1,1 @@
+"""Test helpers shared across suites: servers the tests start on loopback."""
