@@ -8,10 +8,13 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from registry.repository import InstanceNotFound
 from router.api.deps import require_admin, services
 from router.errors import NotFound
+from router.routing_facade import ROLLOUT_PREFIX, STRATEGY_PREFIX
+from routing.catalog import Strategy
 from routing.instances import Instance
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
@@ -93,3 +96,63 @@ async def drain(instance_id: str, request: Request) -> dict[str, Any]:
 @router.post("/instances/{instance_id}/undrain")
 async def undrain(instance_id: str, request: Request) -> dict[str, Any]:
     return await _set_status(request, instance_id, "healthy")
+
+
+class RolloutChange(BaseModel):
+    """One of: explicit weights, a canary split, a blue-green switch, or a rollback."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: dict[str, float] | None = None
+    canary: dict[str, Any] | None = None
+    switch: str | None = None
+    rollback: str | None = None
+    add_versions: list[str] = Field(default_factory=list)
+
+
+class StrategyChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Strategy | None = None
+
+
+@router.get("/rollouts")
+async def list_rollouts(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    snap = await svc.store.refresh()
+    svc.routing.sync(snap)
+    return {
+        "rollouts": svc.routing.rollouts.as_dict(),
+        "strategies": {m.id: m.strategy for m in svc.routing.catalog.models},
+    }
+
+
+@router.put("/models/{model_id}/rollout")
+async def change_rollout(model_id: str, body: RolloutChange, request: Request) -> dict[str, Any]:
+    """Change version weights for every router at once, without a redeploy."""
+    svc = services(request)
+    await svc.store.refresh()
+    change = body.model_dump(exclude_none=True)
+    weights = svc.routing.change_rollout(model_id, change)
+    await asyncio.to_thread(svc.repo.put_config, ROLLOUT_PREFIX + model_id, {"weights": weights})
+    snap = await svc.store.refresh()
+    svc.routing.sync(snap)
+    return {"model": model_id, "weights": svc.routing.rollouts.weights(model_id)}
+
+
+@router.put("/models/{model_id}/strategy")
+async def change_strategy(model_id: str, body: StrategyChange, request: Request) -> dict[str, Any]:
+    """Set a model's instance strategy (null restores the configured one)."""
+    svc = services(request)
+    if svc.catalog.get(model_id) is None:
+        raise NotFound(f"model '{model_id}' is not served here", code="model_not_found")
+    if body.strategy is None:
+        await asyncio.to_thread(svc.repo.delete_config, STRATEGY_PREFIX + model_id)
+    else:
+        await asyncio.to_thread(
+            svc.repo.put_config, STRATEGY_PREFIX + model_id, {"strategy": body.strategy}
+        )
+    snap = await svc.store.refresh()
+    svc.routing.sync(snap)
+    spec = svc.routing.catalog.get(model_id)
+    return {"model": model_id, "strategy": spec.strategy if spec else None}
