@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -10,6 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from health_checker.probe import CheckReport, check_all
+from health_checker.static import ensure_static, static_instances
 from registry.repository import InstanceRepository
 
 logger = Logger(service="health-checker")
@@ -50,8 +52,20 @@ def emit(report: CheckReport) -> None:
         doc.flush_metrics()
 
 
+def _json_env(name: str) -> dict[str, Any]:
+    raw = os.environ.get(name)
+    return json.loads(raw) if raw else {}
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ensure_static(
+        _repository(),
+        static_instances(
+            _json_env("MOTHERFLUXER_SAGEMAKER_ENDPOINTS"),
+            _json_env("MOTHERFLUXER_EXTERNAL_PROVIDERS"),
+        ),
+    )
     report = asyncio.run(check_all(_repository(), sagemaker_client_factory=_sagemaker))
     emit(report)
     logger.info(

@@ -71,8 +71,9 @@ def verdict(inst: Instance, result: ProbeResult, now: float) -> Instance | None:
         return None
     stale = inst.lease_seconds > 0 and now - inst.last_heartbeat > inst.lease_seconds
     wanted = "healthy" if result.ok and not stale else "unhealthy"
-    if inst.status == "starting" and wanted == "healthy":
-        # Readiness is the container's own call (its heartbeat says ready).
+    if inst.status == "starting" and wanted == "healthy" and inst.lease_seconds > 0:
+        # A registered container says itself when it is ready (its heartbeat); instances
+        # without a lease (SageMaker endpoints, providers) are judged by the probe alone.
         return None
     if wanted == inst.status:
         return None

@@ -35,6 +35,7 @@ class Services:
     signer: Signer
     admin_key: str
     signer_key: bytes = b""
+    enrollment: Any = None
     accounts: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -65,9 +66,47 @@ def dynamodb_client(settings: Settings) -> Any:
     )
 
 
+def resolve_redis_url(settings: Settings) -> str | None:
+    """A URL as given locally, or one built from the ElastiCache endpoint and AUTH secret."""
+    if settings.redis_url or not settings.redis_host:
+        return settings.redis_url
+    from urllib.parse import quote
+
+    auth = _secret_value(settings.redis_auth_secret) if settings.redis_auth_secret else ""
+    scheme = "rediss" if settings.redis_tls else "redis"
+    userinfo = f":{quote(auth, safe='')}@" if auth else ""
+    return f"{scheme}://{userinfo}{settings.redis_host}:{settings.redis_port}/0"
+
+
+class EnrollmentCheck:
+    """Per-model enrollment keys: Secrets Manager values in AWS, derived from the signing key
+    locally (so the local stack needs no extra secret)."""
+
+    def __init__(self, signer: Signer, secrets_by_model: dict[str, str]) -> None:
+        self._signer = signer
+        self._secrets = secrets_by_model
+
+    def __call__(self, key: str, model: str) -> bool:
+        import hmac
+
+        arn = self._secrets.get(model)
+        if arn is None:
+            return self._signer.verify_enrollment_key(key, model)
+        return hmac.compare_digest(_secret_value(arn).encode(), key.encode())
+
+
+def provider_auth(instance_tags: dict[str, str]) -> dict[str, str]:
+    """Authorization for an external OpenAI-compatible provider, from its key's secret."""
+    arn = instance_tags.get("api_key_secret")
+    return {"Authorization": f"Bearer {_secret_value(arn)}"} if arn else {}
+
+
 def build_services(
     settings: Settings, *, catalog: Catalog, routing_config: dict[str, Any]
 ) -> Services:
+    import dataclasses
+
+    settings = dataclasses.replace(settings, redis_url=resolve_redis_url(settings))
     repo = InstanceRepository(
         dynamodb_client(settings), settings.instances_table, expiry_s=settings.expiry_s
     )
@@ -87,7 +126,7 @@ def build_services(
         logger.warning("no signing key configured; registration tokens last only this process")
     signer = Signer(signing.encode(), max_ttl_s=settings.token_max_ttl_s)
     clients: dict[str, UpstreamClient] = {
-        "openai": OpenAIHTTPClient(),
+        "openai": OpenAIHTTPClient(auth_for=provider_auth),
         "sagemaker": SageMakerClient(
             region=settings.region, endpoint_url=settings.sagemaker_endpoint
         ),
@@ -117,4 +156,5 @@ def build_services(
         signer=signer,
         admin_key=admin_key,
         signer_key=signing.encode(),
+        enrollment=EnrollmentCheck(signer, settings.enrollment_secrets),
     )

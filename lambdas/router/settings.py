@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _float(name: str, default: float) -> float:
@@ -14,6 +16,16 @@ def _float(name: str, default: float) -> float:
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _json(name: str) -> dict[str, Any]:
+    raw = os.environ.get(name)
+    if not raw:
+        return {}
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return value
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,16 @@ class Settings:
     redis_url: str | None = None
     data_dir: str | None = None
     usage_queue_url: str | None = None
+    redis_host: str | None = None
+    redis_port: int = 6379
+    redis_tls: bool = False
+    redis_auth_secret: str | None = None
+    # model id -> Secrets Manager ARN of that model's enrollment secret (AWS).
+    enrollment_secrets: dict[str, str] = field(default_factory=dict)
+    # model id -> version -> SageMaker endpoint name (AWS).
+    sagemaker_endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+    # model id -> {"provider", "base_url", "model", "api_key_secret"} (AWS).
+    external_providers: dict[str, dict[str, str | None]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,4 +102,11 @@ class Settings:
             redis_url=env.get("MOTHERFLUXER_REDIS_URL") or None,
             data_dir=env.get("MOTHERFLUXER_DATA_DIR") or None,
             usage_queue_url=env.get("MOTHERFLUXER_USAGE_QUEUE_URL") or None,
+            redis_host=env.get("MOTHERFLUXER_REDIS_HOST") or None,
+            redis_port=_int("MOTHERFLUXER_REDIS_PORT", 6379),
+            redis_tls=env.get("MOTHERFLUXER_REDIS_TLS", "").lower() == "true",
+            redis_auth_secret=env.get("MOTHERFLUXER_REDIS_AUTH_SECRET") or None,
+            enrollment_secrets=_json("MOTHERFLUXER_ENROLLMENT_SECRETS"),
+            sagemaker_endpoints=_json("MOTHERFLUXER_SAGEMAKER_ENDPOINTS"),
+            external_providers=_json("MOTHERFLUXER_EXTERNAL_PROVIDERS"),
         )

@@ -85,7 +85,7 @@ async def issue_token(request: Request, body: TokenRequest) -> dict[str, object]
 async def enrollment_token(request: Request, body: TokenRequest) -> dict[str, object]:
     svc = services(request)
     key = bearer(request.headers.get("authorization"))
-    if key is None or not svc.signer.verify_enrollment_key(key, body.model):
+    if key is None or not svc.enrollment(key, body.model):
         raise Unauthorized("a valid enrollment key for this model is required")
     _known_model(request, body.model)
     ttl = min(body.ttl_seconds, 300)

@@ -7,7 +7,7 @@ aiohttp was chosen by measuring the hop on this hardware (see bench/ and NOTES.m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
@@ -33,10 +33,16 @@ _MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 class OpenAIHTTPClient:
-    def __init__(self, *, limit_per_host: int = 256, auth_headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        limit_per_host: int = 256,
+        auth_for: Callable[[dict[str, str]], dict[str, str]] | None = None,
+    ) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._limit_per_host = limit_per_host
-        self._auth_headers = auth_headers or {}
+        # Only external providers carry a key reference in their tags; our instances need none.
+        self._auth_for = auth_for
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -66,7 +72,9 @@ class OpenAIHTTPClient:
         timeouts: Timeouts,
     ) -> BufferedReply | StreamReply:
         url = instance.endpoint.rstrip("/") + path
-        headers = {"Content-Type": "application/json", **self._auth_headers}
+        headers = {"Content-Type": "application/json"}
+        if self._auth_for is not None and "api_key_secret" in instance.tags:
+            headers.update(self._auth_for(instance.tags))
         if stream:
             headers["Accept"] = "text/event-stream"
         timeout = aiohttp.ClientTimeout(
