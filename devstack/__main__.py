@@ -12,6 +12,8 @@ from devstack.stack import EmbeddedStack, default_options
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # pgserver narrates every command it runs; its log file under .local keeps the detail.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     options = default_options()
     stack = EmbeddedStack(options)
     stop = threading.Event()

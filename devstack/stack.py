@@ -120,6 +120,11 @@ class EmbeddedStack:
         (self.opt.data_dir / "dynamodb-config.json").write_text(json.dumps(items))
 
     def _start_postgres(self) -> None:
+        # pgserver keeps its lock file in the user runtime dir, which a bare shell may lack.
+        runtime = self.opt.data_dir / "run"
+        runtime.mkdir(parents=True, exist_ok=True)
+        runtime.chmod(0o700)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         import pgserver
 
         pgdata = self.opt.data_dir / "postgres"
