@@ -260,6 +260,9 @@ class EmbeddedStack:
                 "MOTHERFLUXER_REGISTRATION_TOKEN": signer.issue_registration_token(model, 600),
                 "MOTHERFLUXER_ENROLLMENT_KEY": signer.enrollment_key(model),
                 "DRAIN_TIMEOUT_S": "5",
+                # The warm spare backend (fast crash recovery) doubles each server's memory and
+                # start-up CPU; a laptop running four servers is better off without it.
+                "BACKEND_WARM_STANDBY": "0",
             }
         )
         env.update(self.opt.model_env)

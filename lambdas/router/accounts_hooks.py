@@ -245,7 +245,7 @@ class AccountsHooks:
 
 
 def _usd(value: Decimal | float) -> str:
-    return f"{Decimal(value):.8f}"
+    return f"{Decimal(value):.9f}"
 
 
 def _forbidden(message: str) -> AccountsError:

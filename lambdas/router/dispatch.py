@@ -24,8 +24,9 @@ from router.errors import (
     UpstreamTimeout,
     error_response,
 )
-from router.sse import error_event, event_json, is_usage_only
+from router.sse import error_event, event_json, is_malformed, is_usage_only
 from router.upstream.base import (
+    MALFORMED,
     TIMEOUT_CONNECT,
     TIMEOUT_FIRST_BYTE,
     TIMEOUT_STALL,
@@ -381,6 +382,16 @@ class Dispatcher:
             try:
                 async for event in _with_first(reply.first_event, reply.events):
                     obj = event_json(event)
+                    if obj is None and is_malformed(event):
+                        # Relayed, a data line that is not JSON breaks the client's parser.
+                        status, error_code = 502, "upstream_malformed_stream"
+                        self._health.record(inst, MALFORMED, 0.0)
+                        yield error_event(
+                            "upstream_error",
+                            "the model instance sent a malformed stream",
+                            error_code,
+                        )
+                        return
                     if obj is not None and isinstance(obj, dict):
                         if "error" in obj:
                             status, error_code = 502, "upstream_stream_error"

@@ -14,7 +14,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from registry.repository import ConcurrentUpdate, InstanceNotFound
 from router.snapshot import SnapshotStore
@@ -113,10 +112,9 @@ class BreakerHealth:
     def cool_down(self, instance: Instance, seconds: float) -> None:
         # An upstream Retry-After: stay away from that instance for that long (this process).
         seconds = min(seconds, self._policy.max_ejection_s)
-        current = self._latest(instance)
-        until = self._clock() + seconds
-        if until > current.ejected_until:
-            self._store.override(replace(current, ejected_until=until))
+        # Held by the store as a local overlay: an override here would be replaced by the
+        # very breaker write this failure triggers, ending the cool-down within milliseconds.
+        self._store.cool_down(instance.instance_id, self._clock() + seconds)
 
     # -- shared state --------------------------------------------------------------------------
     def _may_eject(self, inst: Instance, now: float) -> bool:

@@ -7,6 +7,7 @@ items and every router process applies them on its next snapshot refresh.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from routing.instances import Instance
 from routing.request_view import RequestView
 from routing.rollouts import RolloutError, RolloutTable
 from routing.rules import RuleSet, load_rules
-from routing.selection import SelectionError
+from routing.selection import ModelNotServed, SelectionError
 from routing.snapshot import SnapshotIndex
 from routing.strategies import StrategyState
 
@@ -142,7 +143,35 @@ class RoutingFacade:
                 self._state,
             )
         except SelectionError as exc:
+            if manual and isinstance(exc, ModelNotServed) and exc.model:
+                outage = self._out_of_rotation(exc.model, snap)
+                if outage is not None:
+                    raise outage from None
             raise selection_error(exc, manual) from None
+
+    def _out_of_rotation(self, model: str, snap: Snapshot) -> APIError | None:
+        """A 503 for a model whose instances exist but are all out of rotation right now.
+
+        404 tells a client the model is not deployed, and clients do not retry it; when every
+        instance is ejected or unhealthy the outage is temporary, so the client gets 503 with
+        a Retry-After of when the first ejection ends.
+        """
+        mine = [i for i in snap.instances if i.model == model]
+        if not mine:
+            return None
+        now = self._clock()
+        ends = [i.ejected_until - now for i in mine if i.ejected_until > now]
+        retry_after = max(1, math.ceil(min(ends))) if ends else 1
+        return ServiceUnavailable(
+            f"model '{model}' has no healthy instance right now; retry later",
+            code="model_not_served",
+            headers={
+                "Retry-After": str(retry_after),
+                "x-motherfluxer-route-reason": (
+                    f"manual: model={model} (0 of {len(mine)} instances in rotation)"
+                ),
+            },
+        )
 
     def pick(
         self, decision: engine.Decision, model: str, version: str | None, exclude: set[str]

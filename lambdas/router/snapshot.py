@@ -39,6 +39,8 @@ class SnapshotStore:
     ) -> None:
         self._repo = repo
         self._ttl = ttl_s
+        # Older than this, a snapshot is refreshed before use rather than in the background.
+        self._max_stale = max(2.0, 2 * ttl_s)
         self._clock = clock
         self._snapshot: Snapshot | None = None
         self._refreshing: asyncio.Task[Snapshot] | None = None
@@ -46,6 +48,9 @@ class SnapshotStore:
         self._overrides: dict[str, Instance] = {}
         self._in_flight: dict[str, int] = defaultdict(int)
         self._latency: dict[str, float] = {}
+        # Retry-After cool-downs this process honours; kept apart from the overrides, which a
+        # newer table revision (our own breaker write, a heartbeat) replaces within moments.
+        self._cool_until: dict[str, float] = {}
         self.refresh_errors = 0
 
     @property
@@ -63,7 +68,17 @@ class SnapshotStore:
         now = self._clock()
         if snap is None:
             return await self.refresh()
-        if now - snap.loaded_at >= self._ttl and self._refreshing is None:
+        age = now - snap.loaded_at
+        if age >= self._max_stale:
+            # After an idle spell (a Lambda thawed after minutes) the old heartbeats would all
+            # look expired: one query now beats refusing a request over stale data.
+            try:
+                return await self.refresh()
+            except Exception:
+                self.refresh_errors += 1
+                logger.warning("instance snapshot refresh failed; serving the previous one")
+                return snap
+        if age >= self._ttl and self._refreshing is None:
             self._refreshing = asyncio.create_task(self._refresh_quietly())
         return snap
 
@@ -112,6 +127,7 @@ class SnapshotStore:
 
     def forget(self, instance_id: str) -> None:
         self._overrides.pop(instance_id, None)
+        self._cool_until.pop(instance_id, None)
         snap = self._snapshot
         if snap is None:
             return
@@ -131,6 +147,11 @@ class SnapshotStore:
         else:
             self._in_flight[instance_id] = left
 
+    def cool_down(self, instance_id: str, until: float) -> None:
+        """Keep this process away from an instance until `until` (an upstream Retry-After)."""
+        if until > self._cool_until.get(instance_id, 0.0):
+            self._cool_until[instance_id] = until
+
     def local_in_flight(self, instance_id: str) -> int:
         return self._in_flight.get(instance_id, 0)
 
@@ -144,7 +165,10 @@ class SnapshotStore:
         The heartbeat's in-flight figure lags, and latency is only known to the caller, so
         these never go through DynamoDB (a write per request would cost more than it tells).
         """
-        if not self._in_flight and not self._latency:
+        if self._cool_until:
+            now = self._clock()
+            self._cool_until = {k: v for k, v in self._cool_until.items() if v > now}
+        if not self._in_flight and not self._latency and not self._cool_until:
             return instances
         out = []
         for i in instances:
@@ -157,5 +181,8 @@ class SnapshotStore:
                     in_flight=max(i.in_flight, local),
                     latency_ewma_ms=lat if lat is not None else i.latency_ewma_ms,
                 )
+            cool = self._cool_until.get(iid, 0.0)
+            if cool > i.ejected_until:
+                i = replace(i, ejected_until=cool)
             out.append(i)
         return tuple(out)

@@ -23,6 +23,20 @@ def event_json(event: bytes) -> Any | None:
     return None
 
 
+def is_malformed(event: bytes) -> bool:
+    """True when an event carries a data line that is neither JSON nor `[DONE]`."""
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                continue
+            try:
+                orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return True
+    return False
+
+
 def is_usage_only(obj: Any) -> bool:
     return isinstance(obj, dict) and not obj.get("choices") and obj.get("usage") is not None
 

@@ -130,3 +130,21 @@ def check_first_event(event: bytes) -> None:
             raise UpstreamFailure(STREAM_ERROR, "upstream reported an error in the stream")
         return
     raise UpstreamFailure(MALFORMED, "empty first SSE event")
+
+
+def check_buffered_body(body: bytes) -> None:
+    """Reject a 200 answer that is not a JSON object, or that is an error report.
+
+    Such an answer has not reached the client yet, so it can still fail over; passed through,
+    it would be a "successful" reply the client cannot use.
+    """
+    import orjson
+
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamFailure(MALFORMED, "reply is not JSON") from None
+    if not isinstance(obj, dict):
+        raise UpstreamFailure(MALFORMED, "reply is not a JSON object")
+    if "error" in obj:
+        raise UpstreamFailure(STREAM_ERROR, "upstream reported an error with status 200")

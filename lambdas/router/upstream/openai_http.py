@@ -24,6 +24,7 @@ from router.upstream.base import (
     StreamReply,
     Timeouts,
     UpstreamFailure,
+    check_buffered_body,
     check_first_event,
     parse_retry_after,
 )
@@ -114,6 +115,8 @@ class OpenAIHTTPClient:
                 raise UpstreamFailure(outcome, status=resp.status, retry_after=retry_after)
             if not stream or resp.status != 200:
                 body = await resp.read()
+                if resp.status == 200:
+                    check_buffered_body(body)
                 return BufferedReply(
                     status=resp.status,
                     body=body,

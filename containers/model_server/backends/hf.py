@@ -1,0 +1,145 @@
+"""Hugging Face transformers backend: `from_pretrained` from a directory or a hub id.
+
+Used for production models (Phi-2 by default in the image) and for the tiny offline demo, which
+is simply a locally built pretrained directory loaded through the very same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from model_server.backends.base import plain_chat_prompt
+from model_server.protocol import GenerationError, GenerationEvent, GenerationJob
+
+log = logging.getLogger(__name__)
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(
+        self,
+        source: str,
+        served_name: str,
+        *,
+        demo: bool = False,
+        torch_threads: int = 0,
+        trust_remote_code: bool = False,
+        local_only: bool = False,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
+        self._torch = torch
+        self.model = served_name
+        self.demo = demo
+        if demo:
+            self.name = "tiny"
+        # A directory (MODEL_PATH, the tiny model) must never turn into a hub download.
+        options = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
+        self.tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        use_gpu = torch.cuda.is_available()
+        dtype = torch.float16 if use_gpu else torch.float32
+        self.hf_model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
+        self.device = "cuda" if use_gpu else "cpu"
+        self.hf_model.to(self.device)
+        self.hf_model.eval()
+        config = self.hf_model.config
+        self.context_window = int(
+            getattr(config, "max_position_embeddings", None)
+            or getattr(config, "n_positions", None)
+            or 2048
+        )
+        eos = self.tokenizer.eos_token_id
+        self._pad_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
+        )
+        # A single lock: generate() on one model object is not meant to run concurrently.
+        self._lock = threading.Lock()
+
+    def _prompt_text(self, job: GenerationJob) -> tuple[str, bool]:
+        """Text to tokenize, and whether the tokenizer should add its own special tokens."""
+        if job.messages is None:
+            return job.prompt or "", True
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(
+                job.messages, add_generation_prompt=True, tokenize=False
+            )
+            return text, False
+        return plain_chat_prompt(job.messages), True
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, job: GenerationJob, cancel: threading.Event) -> Iterator[GenerationEvent]:
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        torch = self._torch
+        params = job.params
+        text, special = self._prompt_text(job)
+        enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=special)
+        prompt_len = int(enc["input_ids"].shape[1])
+        if prompt_len == 0:
+            # Models need at least one token to condition on.
+            start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else 0
+            enc = {"input_ids": torch.tensor([[start]]), "attention_mask": torch.tensor([[1]])}
+        if prompt_len + params.max_tokens > self.context_window:
+            raise GenerationError(
+                f"prompt ({prompt_len} tokens) plus max_tokens ({params.max_tokens}) exceeds the "
+                f"model's context window of {self.context_window} tokens",
+                kind="context_length_exceeded",
+            )
+        input_len = int(enc["input_ids"].shape[1])
+        counted = [0]
+
+        class _CountAndCancel(StoppingCriteria):
+            # Called once per generated token: the cheapest exact count of generated tokens.
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                counted[0] = int(input_ids.shape[1]) - input_len
+                done = cancel.is_set()
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs: dict[str, Any] = {
+            "input_ids": enc["input_ids"].to(self.device),
+            "attention_mask": enc["attention_mask"].to(self.device),
+            "max_new_tokens": params.max_tokens,
+            "streamer": streamer,
+            "stopping_criteria": StoppingCriteriaList([_CountAndCancel()]),
+            "pad_token_id": self._pad_id,
+        }
+        if params.temperature > 0:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+        else:
+            kwargs.update(do_sample=False)
+        failure: list[BaseException] = []
+
+        def _run() -> None:
+            try:
+                with torch.inference_mode():
+                    if params.seed is not None:
+                        torch.manual_seed(params.seed)
+                    self.hf_model.generate(**kwargs)
+            except BaseException as exc:  # reported to the caller below, never swallowed
+                failure.append(exc)
+                streamer.end()
+
+        with self._lock:
+            worker = threading.Thread(target=_run, name="generate", daemon=True)
+            worker.start()
+            for piece in streamer:
+                if piece:
+                    yield GenerationEvent(piece, prompt_len, counted[0])
+            worker.join()
+        if failure:
+            log.error("generation failed: %s", type(failure[0]).__name__)
+            raise GenerationError(f"generation failed: {type(failure[0]).__name__}")
+        reason = "length" if counted[0] >= params.max_tokens and not cancel.is_set() else "stop"
+        yield GenerationEvent("", prompt_len, counted[0], reason)

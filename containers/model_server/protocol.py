@@ -1,0 +1,57 @@
+"""What the server and its backend child say to each other over the pipe.
+
+Plain dataclasses so they pickle cheaply; the child never sees HTTP objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """Either `messages` (chat) or `prompt` (raw text) is set."""
+
+    params: GenerationParams
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationEvent:
+    """A piece of generated text with running token counts; the last one has `finish_reason`."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason | None = None
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    backend: str
+    model: str
+    demo: bool
+    pid: int
+    context_window: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class GenerationError(Exception):
+    """A request the backend refused or failed; `kind` decides the HTTP status."""
+
+    def __init__(self, message: str, kind: str = "backend_error") -> None:
+        super().__init__(message)
+        self.kind = kind
