@@ -133,9 +133,12 @@ class AccountsHooks:
         return await self.caller(request)
 
     def shape_view(self, caller: Caller, view: RequestView) -> RequestView:
-        return view.model_copy(
-            update={"tier": caller.tier, "user_id": caller.user_id or view.user_id}
-        )
+        # A/B assignment is sticky per end user: the account, plus the OpenAI `user` field an
+        # application sets for its own users, so one key's users still spread over versions.
+        user = caller.user_id
+        if user and view.user_id:
+            user = f"{user}:{view.user_id}"
+        return view.model_copy(update={"tier": caller.tier, "user_id": user or view.user_id})
 
     async def admit(
         self,

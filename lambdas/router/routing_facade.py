@@ -13,15 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from router.errors import APIError, BadRequest, NotFound, ServiceUnavailable
+from router.errors import APIError, BadRequest, NotFound, ServiceUnavailable, Unprocessable
 from router.snapshot import Snapshot, SnapshotStore
 from routing import engine
 from routing.catalog import STRATEGIES, Catalog
+from routing.classifier import classify
 from routing.instances import Instance
 from routing.request_view import RequestView
 from routing.rollouts import RolloutError, RolloutTable
 from routing.rules import RuleSet, load_rules
-from routing.selection import ModelNotServed, SelectionError
+from routing.selection import ModelNotServed, NoCapableModel, SelectionError
 from routing.snapshot import SnapshotIndex
 from routing.strategies import StrategyState
 
@@ -143,11 +144,24 @@ class RoutingFacade:
                 self._state,
             )
         except SelectionError as exc:
+            if isinstance(exc, NoCapableModel) and not self._configured_can_serve(view):
+                # No configured model could ever take it: retrying will not help.
+                raise Unprocessable(str(exc), code="no_capable_model") from None
             if manual and isinstance(exc, ModelNotServed) and exc.model:
                 outage = self._out_of_rotation(exc.model, snap)
                 if outage is not None:
                     raise outage from None
             raise selection_error(exc, manual) from None
+
+    def _configured_can_serve(self, view: RequestView) -> bool:
+        needs = set(view.requirements.required_capabilities)
+        if view.has_images:
+            needs.add("vision")
+        tokens = view.estimated_tokens()
+        return any(
+            needs <= set(spec.capabilities) and tokens < spec.context_window
+            for spec in self.catalog.models
+        )
 
     def _out_of_rotation(self, model: str, snap: Snapshot) -> APIError | None:
         """A 503 for a model whose instances exist but are all out of rotation right now.
@@ -187,6 +201,17 @@ class RoutingFacade:
         self.sync(snap)
         try:
             result = engine.recommend(view, self.catalog, self.index(snap), self._clock())
+        except NoCapableModel as exc:
+            # Still a useful answer: what the prompt is, and that nothing served can take it.
+            cls = classify(view.prompt, view.has_images)
+            return {
+                "recommended_model": None,
+                "confidence": round(cls.confidence, 4),
+                "alternatives": [],
+                "reasoning": f"Task looks like {cls.task} ({cls.confidence:.2f}). {exc}.",
+                "task": cls.task,
+                "score": None,
+            }
         except SelectionError as exc:
             raise selection_error(exc, False) from None
         return result.model_dump()

@@ -289,12 +289,32 @@ def test_recommend_sees_an_image_as_a_vision_task(http: httpx.Client) -> None:
         }
     ]
     resp = http.post("/models/recommend", json={"messages": messages})
-    # The local catalog has no vision-capable model, so the dry run names the vision task in
-    # its answer and recommends nothing rather than a model that cannot see the image.
-    assert resp.status_code == 503, resp.text
-    error = resp.json()["error"]
-    assert error["code"] == "no_capable_model"
-    assert "vision" in error["message"]
+    # The local catalog has no vision-capable model, so the dry run names the vision task and
+    # recommends nothing rather than a model that cannot see the image.
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["task"] == "vision"
+    assert body["recommended_model"] is None
+    assert body["alternatives"] == []
+    assert "vision" in body["reasoning"]
+
+
+def test_chat_with_an_image_and_no_vision_model_is_422(http: httpx.Client) -> None:
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Describe this"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            ],
+        }
+    ]
+    resp = http.post(
+        "/v1/chat/completions", json={"model": "auto", "messages": messages, "max_tokens": 4}
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "no_capable_model"
+    assert "retry-after" not in resp.headers
 
 
 def test_recommend_rejects_a_body_without_prompt(http: httpx.Client) -> None:
