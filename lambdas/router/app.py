@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,12 +42,16 @@ def create_app(
             await app.state.hooks.aclose()
             await app.state.services.aclose()
 
+    # FastAPI's built-in OpenTelemetry checks its providers on every request; the router
+    # reports through CloudWatch EMF instead, so it is on only when asked for.
+    otel = os.environ.get("MOTHERFLUXER_OTEL", "").lower() in ("1", "true")
     app = FastAPI(
         title="MotherFluxer",
         version="0.1.0",
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

@@ -76,17 +76,25 @@ async def inference(request: Request, body: InferenceRequest) -> Response:
     return Response(orjson.dumps(result), media_type="application/json", headers=headers)
 
 
-@router.api_route("/models/recommend", methods=["GET", "POST"])
+@router.post("/models/recommend")
 async def recommend(request: Request) -> Response:
+    """Dry run: which model auto-selection would pick for this prompt, and why."""
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise BadRequest("request body is not valid JSON", code="invalid_json") from None
+    return await _recommend(request, body)
+
+
+@router.get("/models/recommend")
+async def recommend_get(request: Request, prompt: str = "") -> Response:
+    """The same dry run for a prompt given as a query parameter."""
+    return await _recommend(request, {"prompt": prompt})
+
+
+async def _recommend(request: Request, body: object) -> Response:
     svc = services(request)
-    if request.method == "POST":
-        raw = await request.body()
-        try:
-            body = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError:
-            raise BadRequest("request body is not valid JSON", code="invalid_json") from None
-    else:
-        body = {"prompt": request.query_params.get("prompt", "")}
     view = _recommend_view(body)
     snap = await svc.store.get()
     result = svc.routing.recommend(view, snap)
