@@ -1,0 +1,153 @@
+"""The router as Lambda runs it (Mangum handler) and SageMaker instances (moto's runtime)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from registry.repository import InstanceRepository, create_table
+from routing.instances import Instance
+from tests.support.fault_upstream import FaultUpstreamHandle, start_fault_upstream
+from tests.support.router_harness import catalog_doc, dynamodb, model_doc, start_router
+
+CHAT = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
+
+
+class _Context:
+    """What Mangum and the router read from a Lambda context object."""
+
+    function_name = "motherfluxer-test-router"
+    aws_request_id = "req-test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def _event(method: str, path: str, body: dict | None = None, headers: dict | None = None) -> dict:
+    raw = json.dumps(body).encode() if body is not None else b""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "api.test", **(headers or {})},
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": path,
+                "sourceIp": "198.51.100.7",
+                "protocol": "HTTP/1.1",
+            },
+            "requestId": uuid.uuid4().hex,
+            "stage": "$default",
+        },
+        "body": base64.b64encode(raw).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FaultUpstreamHandle]:
+    handle = start_fault_upstream(model="alpha", name="lambda-up")
+    yield handle
+    handle.stop()
+
+
+def test_mangum_handler_serves_buffered_routes(
+    moto_endpoint: str, upstream: FaultUpstreamHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import router.handler as entry
+
+    client = dynamodb(moto_endpoint)
+    table = "lambda-" + uuid.uuid4().hex[:8]
+    create_table(client, table)
+    InstanceRepository(client, table).put(
+        Instance(
+            "alpha-0",
+            "alpha",
+            "v1",
+            "openai",
+            upstream.url,
+            last_heartbeat=time.time(),
+            lease_seconds=0,
+        )
+    )
+    for key, value in {
+        "MOTHERFLUXER_INSTANCES_TABLE": table,
+        "MOTHERFLUXER_DYNAMODB_ENDPOINT": moto_endpoint,
+        "MOTHERFLUXER_CATALOG": json.dumps(catalog_doc(model_doc("alpha"))),
+        "MOTHERFLUXER_ADMIN_KEY": "admin-key-for-lambda-test",
+        "MOTHERFLUXER_SIGNING_KEY": "signing-key-for-lambda-test",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(entry, "_handler", None)
+
+    models = entry.handler(_event("GET", "/v1/models"), _Context())
+    assert models["statusCode"] == 200
+    assert [m["id"] for m in json.loads(models["body"])["data"]] == ["alpha"]
+
+    chat = entry.handler(
+        _event("POST", "/v1/chat/completions", {**CHAT, "model": "alpha"}), _Context()
+    )
+    assert chat["statusCode"] == 200
+    assert chat["headers"]["x-motherfluxer-instance"] == "alpha-0"
+    assert json.loads(chat["body"])["object"] == "chat.completion"
+
+    bad = entry.handler(
+        _event("POST", "/v1/chat/completions", {"model": "nope", **CHAT}), _Context()
+    )
+    assert bad["statusCode"] == 404
+    assert json.loads(bad["body"])["error"]["code"] == "model_not_found"
+    monkeypatch.setattr(entry, "_handler", None)
+
+
+def test_sagemaker_instances_are_invoked_through_the_runtime_api(moto_endpoint: str) -> None:
+    answer = {
+        "id": "chatcmpl-sm",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "phi-2",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "from sagemaker"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    # moto's runtime answers InvokeEndpoint with whatever result was queued for it.
+    queued = httpx.post(
+        moto_endpoint + "/moto-api/static/sagemaker/endpoint-results",
+        json={"results": [{"Body": json.dumps(answer), "ContentType": "application/json"}]},
+    )
+    assert queued.status_code == 201
+    harness = start_router(
+        moto_endpoint, catalog_doc(model_doc("phi-2")), sagemaker_endpoint=moto_endpoint
+    )
+    try:
+        harness.repo.put(
+            Instance(
+                "sm-phi-2",
+                "phi-2",
+                "v1",
+                "sagemaker",
+                "mf-test-phi-2",
+                last_heartbeat=time.time(),
+                lease_seconds=0,
+            )
+        )
+        harness.refresh()
+        with harness.client() as c:
+            resp = c.post("/v1/chat/completions", json={**CHAT, "model": "phi-2"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["choices"][0]["message"]["content"] == "from sagemaker"
+        assert resp.headers["x-motherfluxer-instance"] == "sm-phi-2"
+    finally:
+        harness.stop()
