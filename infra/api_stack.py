@@ -136,6 +136,7 @@ class ApiStack(cdk.Stack):
                 {model_id: s.secret_arn for model_id, s in data.enrollment_secrets.items()}
             ),
             "MOTHERFLUXER_EXTERNAL_PROVIDERS": self.to_json_string(providers),
+            "MOTHERFLUXER_REGISTRATION_IAM": "true" if config.registration_iam_auth else "false",
             "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }

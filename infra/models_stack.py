@@ -94,6 +94,10 @@ class ModelsStack(cdk.Stack):
             "SERVED_MODEL_NAME": model.id,
             "MODEL_VERSION": version,
             "MODEL_ID": hosting.model_id,
+            # With IAM on the registration routes the container signs with its role instead.
+            "MOTHERFLUXER_REGISTRATION_AUTH": (
+                "sigv4" if self._config.registration_iam_auth else "token"
+            ),
         }
 
     def _allow_registration(self, role: iam.IRole, model: ModelConfig) -> None:

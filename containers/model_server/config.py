@@ -51,6 +51,9 @@ class Settings:
     public_url: str | None = None
     registration_token: str | None = field(default=None, repr=False)
     enrollment_key: str | None = field(default=None, repr=False)
+    # "token" (registration token / enrollment key) or "sigv4" (sign with the task's IAM role).
+    registration_auth: str = "token"
+    aws_region: str | None = None
     registration_backoff_cap_s: float = 30.0
     log_level: str = "info"
 
@@ -91,6 +94,8 @@ class Settings:
             public_url=os.environ.get("MOTHERFLUXER_PUBLIC_URL") or f"http://127.0.0.1:{port}",
             registration_token=os.environ.get("MOTHERFLUXER_REGISTRATION_TOKEN") or None,
             enrollment_key=os.environ.get("MOTHERFLUXER_ENROLLMENT_KEY") or None,
+            registration_auth=(os.environ.get("MOTHERFLUXER_REGISTRATION_AUTH") or "token").lower(),
+            aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
             registration_backoff_cap_s=_env_float("REGISTRATION_BACKOFF_CAP_S", 30.0),
             log_level=(os.environ.get("LOG_LEVEL") or "info").lower(),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -82,6 +83,39 @@ class RouterRegistration:
             raise RegistrationError("token response had no token")
         return str(token)
 
+    @property
+    def _sigv4(self) -> bool:
+        return self.settings.registration_auth == "sigv4"
+
+    def _signed(self, method: str, url: str, body: bytes) -> dict[str, str]:
+        """SigV4 headers for API Gateway's IAM authorizer, signed with the task's role.
+
+        botocore is imported only in this mode; its credential chain finds the ECS task role
+        or the SageMaker execution role by itself.
+        """
+        import botocore.session
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is None:
+            raise RegistrationError("sigv4 registration needs AWS credentials (an IAM role)")
+        request = AWSRequest(
+            method=method, url=url, data=body, headers={"Content-Type": "application/json"}
+        )
+        region = self.settings.aws_region or "us-east-1"
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+        return dict(request.headers.items())
+
+    async def _post_json(
+        self, url: str, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
+        body = json.dumps(payload).encode()
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if self._sigv4:
+            sent.update(self._signed("POST", url, body))
+        return await self._http().post(url, data=body, headers=sent)
+
     async def _register(self, token: str) -> None:
         payload = {
             "token": token,
@@ -90,7 +124,7 @@ class RouterRegistration:
             "kind": "openai",
             "base_url": self.settings.public_url,
         }
-        async with self._http().post(f"{self.router}/instances/register", json=payload) as resp:
+        async with await self._post_json(f"{self.router}/instances/register", payload) as resp:
             if resp.status in (400, 401, 403, 404, 409, 410, 422):
                 raise RegistrationError(f"registration refused ({resp.status})", token_spent=True)
             if resp.status not in (200, 201):
@@ -108,11 +142,14 @@ class RouterRegistration:
         )
 
     async def _heartbeat(self) -> int:
-        async with self._http().post(
-            f"{self.router}/instances/{self.instance_id}/heartbeat",
-            json=self._status(),
-            headers={"Authorization": f"Bearer {self._credential}"},
-        ) as resp:
+        url = f"{self.router}/instances/{self.instance_id}/heartbeat"
+        # Under SigV4 the Authorization header holds the signature, so the credential moves.
+        auth = (
+            {"x-motherfluxer-instance-credential": str(self._credential)}
+            if self._sigv4
+            else {"Authorization": f"Bearer {self._credential}"}
+        )
+        async with await self._post_json(url, self._status(), auth) as resp:
             await resp.read()
             if resp.status < 300:
                 self.heartbeats += 1
@@ -125,7 +162,10 @@ class RouterRegistration:
         while not self._stop.is_set():
             try:
                 if self.instance_id is None:
-                    if token is None:
+                    if self._sigv4:
+                        # The signature is the proof; no token is needed or spent.
+                        token = ""
+                    elif token is None:
                         token = await self._fresh_token()
                     try:
                         await self._register(token)

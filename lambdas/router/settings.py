@@ -69,6 +69,10 @@ class Settings:
     sagemaker_endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
     # model id -> {"provider", "base_url", "model", "api_key_secret"} (AWS).
     external_providers: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # SigV4 registration (API Gateway IAM authorizer on the registration route).
+    registration_iam: bool = False
+    # model id -> IAM role name allowed to register it (optional, stricter scoping).
+    registration_roles: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -109,4 +113,6 @@ class Settings:
             enrollment_secrets=_json("MOTHERFLUXER_ENROLLMENT_SECRETS"),
             sagemaker_endpoints=_json("MOTHERFLUXER_SAGEMAKER_ENDPOINTS"),
             external_providers=_json("MOTHERFLUXER_EXTERNAL_PROVIDERS"),
+            registration_iam=env.get("MOTHERFLUXER_REGISTRATION_IAM", "").lower() == "true",
+            registration_roles=_json("MOTHERFLUXER_REGISTRATION_ROLES"),
         )

@@ -29,7 +29,13 @@ class _Context:
         return 30_000
 
 
-def _event(method: str, path: str, body: dict | None = None, headers: dict | None = None) -> dict:
+def _event(
+    method: str,
+    path: str,
+    body: dict | None = None,
+    headers: dict | None = None,
+    iam_arn: str | None = None,
+) -> dict:
     raw = json.dumps(body).encode() if body is not None else b""
     return {
         "version": "2.0",
@@ -46,6 +52,8 @@ def _event(method: str, path: str, body: dict | None = None, headers: dict | Non
             },
             "requestId": uuid.uuid4().hex,
             "stage": "$default",
+            # What API Gateway's IAM authorizer adds once it has verified a SigV4 signature.
+            **({"authorizer": {"iam": {"userArn": iam_arn}}} if iam_arn else {}),
         },
         "body": base64.b64encode(raw).decode(),
         "isBase64Encoded": True,
@@ -104,6 +112,53 @@ def test_mangum_handler_serves_buffered_routes(
     )
     assert bad["statusCode"] == 404
     assert json.loads(bad["body"])["error"]["code"] == "model_not_found"
+    monkeypatch.setattr(entry, "_handler", None)
+
+
+def test_sigv4_registration_through_the_lambda_entry(
+    moto_endpoint: str, upstream: FaultUpstreamHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import router.handler as entry
+
+    table = "iamreg-" + uuid.uuid4().hex[:8]
+    create_table(dynamodb(moto_endpoint), table)
+    for key, value in {
+        "MOTHERFLUXER_INSTANCES_TABLE": table,
+        "MOTHERFLUXER_DYNAMODB_ENDPOINT": moto_endpoint,
+        "MOTHERFLUXER_CATALOG": json.dumps(catalog_doc(model_doc("alpha"))),
+        "MOTHERFLUXER_ADMIN_KEY": "admin-key-for-lambda-test",
+        "MOTHERFLUXER_SIGNING_KEY": "signing-key-for-lambda-test",
+        "MOTHERFLUXER_REGISTRATION_IAM": "true",
+        "MOTHERFLUXER_REGISTRATION_ROLES": json.dumps({"alpha": "mf-alpha-role"}),
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(entry, "_handler", None)
+    body = {"model": "alpha", "version": "v1", "kind": "openai", "base_url": upstream.url}
+    good = "arn:aws:sts::123456789012:assumed-role/mf-alpha-role/task-1"
+    other = "arn:aws:sts::123456789012:assumed-role/someone-else/x"
+
+    assert (
+        entry.handler(_event("POST", "/instances/register", body), _Context())["statusCode"] == 401
+    )
+    wrong = entry.handler(_event("POST", "/instances/register", body, iam_arn=other), _Context())
+    assert wrong["statusCode"] == 401
+    ok = entry.handler(_event("POST", "/instances/register", body, iam_arn=good), _Context())
+    assert ok["statusCode"] == 201, ok["body"]
+    reg = json.loads(ok["body"])
+    beat = entry.handler(
+        _event(
+            "POST",
+            f"/instances/{reg['instance_id']}/heartbeat",
+            {"in_flight": 0, "queue_depth": 0, "tokens_per_second": 0, "ready": True},
+            headers={
+                "authorization": "AWS4-HMAC-SHA256 Credential=...",
+                "x-motherfluxer-instance-credential": reg["credential"],
+            },
+            iam_arn=good,
+        ),
+        _Context(),
+    )
+    assert beat["statusCode"] == 200, beat["body"]
     monkeypatch.setattr(entry, "_handler", None)
 
 

@@ -34,7 +34,8 @@ class TokenRequest(BaseModel):
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=1, max_length=4096)
+    # Empty when the container signed the call with its IAM role instead (SigV4, AWS only).
+    token: str = Field(default="", max_length=4096)
     model: str = Field(min_length=1, max_length=128)
     version: str = Field(default="v1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     kind: Literal["openai", "sagemaker"] = "openai"
@@ -95,14 +96,21 @@ async def enrollment_token(request: Request, body: TokenRequest) -> dict[str, ob
 @router.post("/instances/register", status_code=201)
 async def register(request: Request, body: RegisterRequest) -> dict[str, object]:
     svc = services(request)
-    try:
-        claims = svc.signer.verify_registration_token(body.token, body.model)
-    except InvalidToken:
-        # One answer for every reason: the caller learns nothing about which check failed.
-        raise Unauthorized("registration token is invalid, expired or not for this model") from None
-    _known_model(request, body.model)
-    if not await asyncio.to_thread(svc.repo.consume_token, claims.token_id, claims.expires_at):
-        raise Conflict("registration token was already used", code="token_used")
+    if not body.token:
+        if not _iam_caller_may_register(request, body.model):
+            raise Unauthorized("registration needs a token or an authorized IAM role")
+        _known_model(request, body.model)
+    else:
+        try:
+            claims = svc.signer.verify_registration_token(body.token, body.model)
+        except InvalidToken:
+            # One answer for every reason: the caller learns nothing about which check failed.
+            raise Unauthorized(
+                "registration token is invalid, expired or not for this model"
+            ) from None
+        _known_model(request, body.model)
+        if not await asyncio.to_thread(svc.repo.consume_token, claims.token_id, claims.expires_at):
+            raise Conflict("registration token was already used", code="token_used")
     credential = new_instance_credential()
     now = time.time()
     inst = Instance(
@@ -125,9 +133,33 @@ async def register(request: Request, body: RegisterRequest) -> dict[str, object]
     }
 
 
+def _iam_caller_may_register(request: Request, model: str) -> bool:
+    """SigV4 registration: API Gateway's IAM authorizer already verified the signature and
+    that the role may invoke this route; the router only reads the verified identity from the
+    Lambda event (never from a header a client could set) and, when configured, checks that
+    the role is the one allowed for this model."""
+    svc = services(request)
+    if not svc.settings.registration_iam:
+        return False
+    event = request.scope.get("aws.event")
+    if not isinstance(event, dict):
+        return False
+    iam = ((event.get("requestContext") or {}).get("authorizer") or {}).get("iam") or {}
+    arn = str(iam.get("userArn") or "")
+    if ":assumed-role/" not in arn:
+        return False
+    role = arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    allowed = svc.settings.registration_roles.get(model)
+    return allowed is None or role == allowed or arn.endswith(f"/{allowed}")
+
+
 async def _authorize_instance(request: Request, instance_id: str) -> None:
     svc = services(request)
-    token = bearer(request.headers.get("authorization"))
+    # With SigV4 on the route, Authorization carries the signature, so the instance
+    # credential travels in its own header.
+    token = request.headers.get("x-motherfluxer-instance-credential") or bearer(
+        request.headers.get("authorization")
+    )
     if token is None:
         raise Unauthorized("instance credential required")
     if token.startswith("mfi_"):

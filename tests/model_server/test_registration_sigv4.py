@@ -1,0 +1,69 @@
+"""SigV4 registration: the container signs with its IAM role instead of presenting a token."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from model_server.config import Settings
+from model_server.registration import RouterRegistration
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_register_and_heartbeat_are_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-example")
+    seen: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+
+    async def register(request: web.Request) -> web.Response:
+        seen.append(("register", dict(request.headers), await request.json()))
+        return web.json_response(
+            {"instance_id": "i-1", "credential": "mfi_cred", "heartbeat_interval_s": 0.05},
+            status=201,
+        )
+
+    async def heartbeat(request: web.Request) -> web.Response:
+        seen.append(("heartbeat", dict(request.headers), await request.json()))
+        return web.json_response({"status": "healthy"})
+
+    app = web.Application()
+    app.router.add_post("/instances/register", register)
+    app.router.add_post("/instances/{iid}/heartbeat", heartbeat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    settings = Settings(
+        router_url=f"http://127.0.0.1:{port}",
+        public_url="http://127.0.0.1:9999",
+        served_model_name="m1",
+        registration_auth="sigv4",
+        aws_region="eu-west-1",
+    )
+
+    async def ready() -> None:
+        return None
+
+    client = RouterRegistration(settings, lambda: {"in_flight": 0, "ready": True}, ready)
+    client.start()
+    try:
+        async with asyncio.timeout(10):
+            while sum(1 for kind, *_ in seen if kind == "heartbeat") < 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        client._stop.set()
+        await runner.cleanup()
+    kind, headers, body = seen[0]
+    assert kind == "register"
+    assert body["token"] == ""
+    auth = headers["Authorization"]
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/execute-api/aws4_request" in auth
+    _, beat_headers, _ = seen[1]
+    assert beat_headers["x-motherfluxer-instance-credential"] == "mfi_cred"
+    assert beat_headers["Authorization"].startswith("AWS4-HMAC-SHA256")
