@@ -223,7 +223,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await state.supervisor.start()
-        if settings.router_url:
+        # Behind a SageMaker endpoint the endpoint is the unit the router routes to; the
+        # health checker registers it, so the containers inside it do not register themselves.
+        if settings.router_url and settings.instance_kind != "sagemaker":
             state.registration = RouterRegistration(
                 settings, state.heartbeat_status, state.supervisor.wait_ready
             )

@@ -24,6 +24,27 @@ def _env_bool(name: str, default: bool = False) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _task_url(port: int) -> str:
+    """Where the router can reach this server.
+
+    On ECS the task's private IP comes from the task metadata endpoint (awsvpc networking
+    gives each task its own address); elsewhere, loopback.
+    """
+    metadata = os.environ.get("ECS_CONTAINER_METADATA_URI_V4")
+    if metadata:
+        import json
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(metadata, timeout=2) as resp:
+                info = json.loads(resp.read())
+            address = info["Networks"][0]["IPv4Addresses"][0]
+            return f"http://{address}:{port}"
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+    return f"http://127.0.0.1:{port}"
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "0.0.0.0"
@@ -53,6 +74,7 @@ class Settings:
     enrollment_key: str | None = field(default=None, repr=False)
     # "token" (registration token / enrollment key) or "sigv4" (sign with the task's IAM role).
     registration_auth: str = "token"
+    instance_kind: str = "openai"
     aws_region: str | None = None
     registration_backoff_cap_s: float = 30.0
     log_level: str = "info"
@@ -91,7 +113,8 @@ class Settings:
             restart_backoff_cap_s=_env_float("BACKEND_RESTART_BACKOFF_CAP_S", 30.0),
             warm_standby=_env_bool("BACKEND_WARM_STANDBY", True),
             router_url=(os.environ.get("MOTHERFLUXER_ROUTER_URL") or "").rstrip("/") or None,
-            public_url=os.environ.get("MOTHERFLUXER_PUBLIC_URL") or f"http://127.0.0.1:{port}",
+            public_url=os.environ.get("MOTHERFLUXER_PUBLIC_URL") or _task_url(port),
+            instance_kind=(os.environ.get("MOTHERFLUXER_INSTANCE_KIND") or "openai").lower(),
             registration_token=os.environ.get("MOTHERFLUXER_REGISTRATION_TOKEN") or None,
             enrollment_key=os.environ.get("MOTHERFLUXER_ENROLLMENT_KEY") or None,
             registration_auth=(os.environ.get("MOTHERFLUXER_REGISTRATION_AUTH") or "token").lower(),

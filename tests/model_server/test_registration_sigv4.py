@@ -67,3 +67,37 @@ async def test_register_and_heartbeat_are_signed(monkeypatch: pytest.MonkeyPatch
     _, beat_headers, _ = seen[1]
     assert beat_headers["x-motherfluxer-instance-credential"] == "mfi_cred"
     assert beat_headers["Authorization"].startswith("AWS4-HMAC-SHA256")
+
+
+def test_ecs_task_address_comes_from_the_metadata_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from model_server.config import _task_url
+
+    class Metadata(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"Networks": [{"IPv4Addresses": ["10.1.2.3"]}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Metadata)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv(
+            "ECS_CONTAINER_METADATA_URI_V4", f"http://127.0.0.1:{server.server_port}"
+        )
+        assert _task_url(8080) == "http://10.1.2.3:8080"
+        monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", "http://127.0.0.1:9")
+        assert _task_url(8080) == "http://127.0.0.1:8080", "falls back when metadata is unreachable"
+    finally:
+        server.shutdown()
