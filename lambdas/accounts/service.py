@@ -473,9 +473,12 @@ class AccountsService:
         conversation_id: str | None = None,
         model: str | None = None,
         title: str | None = None,
+        new_id: str | None = None,
     ) -> str:
         try:
-            return await self.store.save_messages(user_id, conversation_id, messages, model, title)
+            return await self.store.save_messages(
+                user_id, conversation_id, messages, model, title, new_id
+            )
         except LookupError:
             raise NotFound("No such conversation.") from None
 

@@ -274,11 +274,13 @@ class AccountsStore:
         new_messages: list[dict[str, str]],
         model: str | None,
         title: str | None,
+        new_id: str | None = None,
     ) -> str:
         uid = uuid.UUID(user_id)
         async with self.engine.begin() as conn:
             if conversation_id is None:
-                cid = uuid.uuid4()
+                # The router may pick the id itself, to announce it before the answer ends.
+                cid = uuid.UUID(new_id) if new_id else uuid.uuid4()
                 await conn.execute(
                     sa.insert(conversations).values(id=cid, user_id=uid, title=title)
                 )

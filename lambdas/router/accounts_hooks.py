@@ -6,9 +6,11 @@ disk outbox into PostgreSQL; in Lambda it sends usage to SQS (a drainer Lambda w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -49,18 +51,21 @@ def rejection_response(err: AccountsError) -> Response:
 class Ticket:
     """What one request holds between admission and completion."""
 
-    __slots__ = ("admission", "cache_key", "completion", "first_model")
+    __slots__ = ("admission", "cache_key", "completion", "conversation", "first_model")
 
     def __init__(self, admission: Any, first_model: str, cache_key: str | None) -> None:
         self.admission = admission
         self.first_model = first_model
         self.cache_key = cache_key
         self.completion: Any = None
+        # (existing conversation id or None, id to create or None) when history is kept.
+        self.conversation: tuple[str | None, str | None] | None = None
 
 
 class AccountsHooks:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
+        self._background: set[asyncio.Task[None]] = set()
         self.metrics = RouterMetrics()
         self.service: Any = None
         self._local: Any = None
@@ -114,6 +119,8 @@ class AccountsHooks:
         self.service = self._local.service
 
     async def aclose(self) -> None:
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
         if self._local is not None:
             await self._local.close()
 
@@ -158,6 +165,15 @@ class AccountsHooks:
                 return rejection_response(
                     _forbidden("these models need an API key; the demo models are open to all")
                 )
+        conversation = _conversation_request(caller, req)
+        if isinstance(conversation, AccountsError):
+            return rejection_response(conversation)
+        if conversation is not None and conversation[0] is not None:
+            try:
+                # Only the caller's own conversations can be continued.
+                await self.service.get_conversation(caller.user_id, conversation[0])
+            except AccountsError as err:
+                return rejection_response(err)
         first_model = req.candidates[0][0]
         spec = catalog.get(first_model)
         assert spec is not None
@@ -187,7 +203,12 @@ class AccountsHooks:
         # The clamp for this caller's tier is what the instance gets.
         req.body["max_tokens"] = admission.max_tokens
         req.body.pop("max_completion_tokens", None)
-        return Ticket(admission, first_model, key)
+        ticket = Ticket(admission, first_model, key)
+        if conversation is not None:
+            ticket.conversation = conversation
+            req.capture_text = True
+            req.extra_headers["x-motherfluxer-conversation-id"] = conversation[0] or conversation[1]
+        return ticket
 
     async def complete(
         self,
@@ -220,10 +241,38 @@ class AccountsHooks:
             # The outbox write is local; reaching here means the disk failed. Log loudly.
             logger.exception("usage for request %s could not be recorded", req.request_id)
             return
+        if ticket.conversation is not None and outcome.status == 200 and outcome.text is not None:
+            task = asyncio.get_running_loop().create_task(
+                self._save_history(caller, req, ticket, outcome)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         if ticket.completion.budget_alert_80:
             self.metrics.count("BudgetUsage80", model=record.model)
         if ticket.completion.cost_usd:
             self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
+
+    async def _save_history(
+        self, caller: Caller, req: RouteRequest, ticket: Ticket, outcome: Outcome
+    ) -> None:
+        existing, new_id = ticket.conversation or (None, None)
+        turns = _request_turns(req.body)
+        if existing is not None:
+            # The client resends the whole conversation; only its newest turn is new here.
+            turns = turns[-1:]
+        turns.append({"role": "assistant", "content": outcome.text or ""})
+        try:
+            await self.service.save_conversation(
+                caller.user_id,
+                turns,
+                conversation_id=existing,
+                model=outcome.model,
+                title=None if existing else turns[0]["content"][:80],
+                new_id=new_id,
+            )
+        except Exception:
+            # History is a convenience, never a reason to fail the answer already sent.
+            logger.warning("could not save conversation for request %s", req.request_id)
 
     async def finish(self, req: RouteRequest, ticket: Any, response: Response) -> Response:
         if not isinstance(ticket, Ticket):
@@ -245,6 +294,42 @@ class AccountsHooks:
             except Exception:
                 logger.warning("response cache write failed")
         return response
+
+
+def _conversation_request(
+    caller: Caller, req: RouteRequest
+) -> tuple[str | None, str | None] | AccountsError | None:
+    """The opt-in history request of a body (`save_conversation`, `conversation_id`)."""
+    from accounts.errors import Forbidden, NotFound
+
+    if not req.body.get("save_conversation"):
+        return None
+    if caller.user_id is None:
+        return Forbidden("keeping conversation history needs an API key")
+    existing = req.body.get("conversation_id")
+    if existing is None:
+        return None, str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(existing))), None
+    except ValueError:
+        return NotFound("No such conversation.")
+
+
+def _request_turns(body: dict[str, Any]) -> list[dict[str, str]]:
+    if isinstance(body.get("messages"), list):
+        turns = []
+        for msg in body["messages"]:
+            content = msg.get("content")
+            if isinstance(content, list):
+                content = " ".join(
+                    p.get("text", "") for p in content if isinstance(p, dict) and p.get("text")
+                )
+            if isinstance(content, str) and msg.get("role") in ("system", "user", "assistant"):
+                turns.append({"role": msg["role"], "content": content})
+        return turns
+    prompt = body.get("prompt")
+    text = prompt if isinstance(prompt, str) else "\n".join(prompt or [])
+    return [{"role": "user", "content": text}]
 
 
 def _usd(value: Decimal | float) -> str:

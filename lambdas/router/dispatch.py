@@ -74,6 +74,8 @@ class Outcome:
     overhead_ms: float
     fallback: bool
     error_code: str | None = None
+    # The answer's text, collected only when the request asked for its history to be kept.
+    text: str | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +90,7 @@ class RouteRequest:
     started: float = field(default_factory=time.perf_counter)
     deadline: float = 0.0
     extra_headers: dict[str, str] = field(default_factory=dict)
+    capture_text: bool = False
 
 
 class InstancePicker(Protocol):
@@ -289,6 +292,7 @@ class Dispatcher:
             "routing",
             "cache",
             "save_conversation",
+            "conversation_id",
         ):
             body.pop(key, None)
         return orjson.dumps(body)
@@ -323,6 +327,7 @@ class Dispatcher:
         on_complete: CompletionHook | None,
     ) -> Response:
         usage = None
+        text: str | None = None
         body = reply.body
         if reply.status == 200:
             try:
@@ -331,6 +336,8 @@ class Dispatcher:
                 obj = None
             if isinstance(obj, dict):
                 usage = Usage.from_obj(obj.get("usage"))
+                if req.capture_text:
+                    text = _answer_text(obj)
                 if obj.get("model") != model:
                     obj["model"] = model
                     body = orjson.dumps(obj)
@@ -350,6 +357,7 @@ class Dispatcher:
             latency_ms=(time.perf_counter() - req.started) * 1000,
             overhead_ms=float(headers["x-motherfluxer-overhead-ms"]),
             fallback=fallback,
+            text=text,
         )
         response = Response(
             body, status_code=reply.status, media_type="application/json", headers=headers
@@ -379,6 +387,7 @@ class Dispatcher:
             usage: Usage | None = None
             status = 200
             error_code = None
+            pieces: list[str] | None = [] if req.capture_text else None
             try:
                 async for event in _with_first(reply.first_event, reply.events):
                     obj = event_json(event)
@@ -402,6 +411,8 @@ class Dispatcher:
                             return
                         if obj.get("usage"):
                             usage = Usage.from_obj(obj.get("usage")) or usage
+                        if pieces is not None:
+                            pieces.append(_delta_text(obj))
                         if is_usage_only(obj) and not wants_usage:
                             continue
                         if obj.get("model") != model:
@@ -436,6 +447,7 @@ class Dispatcher:
                             overhead_ms=overhead_ms,
                             fallback=fallback,
                             error_code=error_code,
+                            text="".join(pieces) if pieces is not None else None,
                         ),
                         None,
                     )
@@ -501,6 +513,26 @@ class Dispatcher:
                 None,
             )
         return error_response(err, headers)
+
+
+def _answer_text(obj: dict[str, Any]) -> str:
+    choice = (obj.get("choices") or [{}])[0]
+    if not isinstance(choice, dict):
+        return ""
+    message = choice.get("message")
+    if isinstance(message, dict) and isinstance(message.get("content"), str):
+        return message["content"]
+    return choice.get("text") if isinstance(choice.get("text"), str) else ""
+
+
+def _delta_text(obj: dict[str, Any]) -> str:
+    choices = obj.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    delta = choices[0].get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+        return delta["content"]
+    return choices[0].get("text") if isinstance(choices[0].get("text"), str) else ""
 
 
 async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
