@@ -163,3 +163,14 @@ def test_nothing_healthy_is_503_with_retry_after(router: RouterHarness) -> None:
     assert resp.headers["retry-after"]
     assert _error(resp)["code"] == "model_not_served"
     assert elapsed < 5  # generous bound: the point is that it does not wait for timeouts
+
+
+def test_inference_streams_when_asked(router: RouterHarness) -> None:
+    with router.client() as c, c.stream(
+        "POST", "/inference", json={"prompt": "hi", "model": "alpha", "stream": True}
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["x-motherfluxer-model"] == "alpha"
+        lines = [line for line in r.iter_lines() if line.startswith("data:")]
+    assert lines[-1] == "data: [DONE]"
+    assert json.loads(lines[0][5:])["object"] == "text_completion"

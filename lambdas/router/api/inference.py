@@ -46,12 +46,18 @@ async def inference(request: Request, body: InferenceRequest) -> Response:
         fallback_mode=(body.fallback_mode or "auto") if mode == "hybrid" else "auto",
         requirements=body.requirements.model_dump(exclude_none=True) if body.requirements else {},
         max_tokens=body.max_length,
-        stream=False,
+        stream=body.stream,
         user_id=body.user,
     )
-    payload = {"prompt": body.prompt, "max_tokens": body.max_length}
+    payload: dict[str, object] = {"prompt": body.prompt, "max_tokens": body.max_length}
     if body.temperature is not None:
         payload["temperature"] = body.temperature
+    if body.stream:
+        # Streamed, the answer is the OpenAI text-completion SSE; the route headers say the rest.
+        payload["stream"] = True
+        return await route_and_dispatch(
+            request, path="/v1/completions", payload=payload, view=view, stream=True
+        )
     response = await route_and_dispatch(
         request, path="/v1/completions", payload=payload, view=view, stream=False
     )
