@@ -21,7 +21,7 @@ from starlette.responses import Response
 from accounts.errors import AccountsError
 from accounts.tiers import Caller
 from accounts.usage import UsageRecord
-from router.api.deps import client_ip, services
+from router.api.deps import client_ip
 from router.dispatch import Outcome, RouteRequest
 from router.errors import error_body
 from router.metrics import RouterMetrics
@@ -180,16 +180,6 @@ class AccountsHooks:
         from accounts.cache import cache_key
 
         key = None if req.stream else cache_key(caller.tenant, req.body)
-        if key is not None and self.service.cache is not None:
-            try:
-                hit = await self.service.cache.get(key)
-            except Exception:
-                hit = None
-            if hit is not None:
-                headers = dict(hit.headers)
-                headers["x-motherfluxer-cache"] = "hit"
-                headers["x-request-id"] = req.request_id
-                return Response(hit.body, media_type="application/json", headers=headers)
         try:
             admission = await self.service.admit(
                 caller, spec, view.estimated_tokens(), view.max_tokens, request_id=req.request_id
@@ -200,6 +190,10 @@ class AccountsHooks:
             elif err.status == 429:
                 self.metrics.count("RateLimited", tier=caller.tier)
             return rejection_response(err)
+        if key is not None and self.service.cache is not None:
+            hit = await self._cached(key)
+            if hit is not None:
+                return await self._serve_cached(caller, req, admission, hit)
         # The clamp for this caller's tier is what the instance gets.
         req.body["max_tokens"] = admission.max_tokens
         req.body.pop("max_completion_tokens", None)
@@ -251,6 +245,46 @@ class AccountsHooks:
             self.metrics.count("BudgetUsage80", model=record.model)
         if ticket.completion.cost_usd:
             self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
+
+    async def _cached(self, key: str) -> Any:
+        try:
+            return await self.service.cache.get(key)
+        except Exception:
+            return None
+
+    async def _serve_cached(
+        self, caller: Caller, req: RouteRequest, admission: Any, hit: Any
+    ) -> Response:
+        """A cache hit still counts against limits and is in the ledger, at no cost."""
+        headers = dict(hit.headers)
+        headers["x-motherfluxer-cache"] = "hit"
+        headers["x-request-id"] = req.request_id
+        headers["x-motherfluxer-cost-usd"] = _usd(0)
+        try:
+            usage = orjson.loads(hit.body).get("usage") or {}
+        except (orjson.JSONDecodeError, AttributeError):
+            usage = {}
+        record = UsageRecord(
+            request_id=req.request_id,
+            tier=caller.tier,
+            user_id=caller.user_id,
+            key_prefix=caller.key_prefix,
+            model=headers.get("x-motherfluxer-model") or req.candidates[0][0],
+            version=headers.get("x-motherfluxer-version"),
+            instance_id=None,
+            tokens_in=int(usage.get("prompt_tokens") or 0),
+            tokens_out=int(usage.get("completion_tokens") or 0),
+            cost_usd=Decimal(0),
+            latency_ms=0.0,
+            status=200,
+            route_reason="cache hit",
+            cached=True,
+        )
+        try:
+            await self.service.complete(admission, record)
+        except Exception:
+            logger.exception("usage for cached request %s could not be recorded", req.request_id)
+        return Response(hit.body, media_type="application/json", headers=headers)
 
     async def _save_history(
         self, caller: Caller, req: RouteRequest, ticket: Ticket, outcome: Outcome
@@ -370,6 +404,3 @@ def install_handlers(app: Any) -> None:
     @app.exception_handler(AccountsError)
     async def _accounts(_: Request, exc: AccountsError) -> Response:
         return rejection_response(exc)
-
-
-_ = (orjson, services)
