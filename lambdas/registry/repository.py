@@ -8,6 +8,7 @@ a writer whose condition fails re-reads and re-applies its change.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,7 +18,9 @@ from registry.items import INSTANCES_PK, instance_to_item, item_to_instance, num
 from routing.instances import Instance
 
 CONFIG_PK = "config"
-MAX_CONDITIONAL_RETRIES = 25
+MAX_CONDITIONAL_RETRIES = 64
+# Jittered pause between lost races, so a burst of writers on one item spreads out.
+RETRY_PAUSE_CAP_S = 0.05
 
 
 class InstanceNotFound(Exception):
@@ -219,7 +222,9 @@ class InstanceRepository:
         `change` gets the current instance and returns the new one (or None for no change); it
         may be called several times and must be a pure function of its argument.
         """
-        for _ in range(MAX_CONDITIONAL_RETRIES):
+        for attempt in range(MAX_CONDITIONAL_RETRIES):
+            if attempt:
+                time.sleep(random.uniform(0, min(RETRY_PAUSE_CAP_S, 0.002 * 2**attempt)))
             current = self.get(instance_id)
             if current is None:
                 raise InstanceNotFound(instance_id)
