@@ -308,6 +308,13 @@ class AccountsHooks:
             # History is a convenience, never a reason to fail the answer already sent.
             logger.warning("could not save conversation for request %s", req.request_id)
 
+    async def abort(self, ticket: Any) -> None:
+        if isinstance(ticket, Ticket) and ticket.completion is None:
+            try:
+                await self.service.abort(ticket.admission)
+            except Exception:
+                logger.warning("could not release the admission of an aborted request")
+
     async def finish(self, req: RouteRequest, ticket: Any, response: Response) -> Response:
         if not isinstance(ticket, Ticket):
             return response

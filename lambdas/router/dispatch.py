@@ -93,6 +93,25 @@ class RouteRequest:
     capture_text: bool = False
 
 
+class GuardedStreamingResponse(StreamingResponse):
+    """A streaming response whose cleanup runs even if its body is never iterated."""
+
+    def __init__(self, content: Any, *, on_abandon: Callable[[], Awaitable[None]], **kw: Any):
+        super().__init__(content, **kw)
+        self._on_abandon = on_abandon
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A client that hangs up leaves the body generator suspended at a `yield`;
+            # closing it now runs its cleanup instead of waiting for garbage collection.
+            closer = getattr(self.body_iterator, "aclose", None)
+            if closer is not None:
+                await asyncio.shield(closer())
+            await asyncio.shield(self._on_abandon())
+
+
 class InstancePicker(Protocol):
     def __call__(self, model: str, version: str | None, exclude: set[str]) -> Instance | None: ...
 
@@ -383,7 +402,11 @@ class Dispatcher:
         headers["X-Accel-Buffering"] = "no"
         overhead_ms = float(headers["x-motherfluxer-overhead-ms"])
 
+        finished = False
+
         async def body() -> AsyncIterator[bytes]:
+            nonlocal finished
+            finished = True
             usage: Usage | None = None
             status = 200
             error_code = None
@@ -419,6 +442,11 @@ class Dispatcher:
                             obj["model"] = model
                             event = b"data: " + orjson.dumps(obj) + b"\n\n"
                     yield event
+            except (GeneratorExit, asyncio.CancelledError):
+                # The client went away mid-stream (we were closed at a yield, or cancelled
+                # while waiting on the instance); the ledger says so.
+                status, error_code = 499, "client_closed"
+                raise
             except UpstreamFailure as failure:
                 # Bytes already reached the caller: retrying now would duplicate content, so
                 # the stream ends with an error event the OpenAI SDK raises as an APIError.
@@ -433,7 +461,7 @@ class Dispatcher:
                 self._release(inst.instance_id)
                 self._retries.end()
                 if on_complete is not None:
-                    await _call(
+                    await _call_shielded(
                         on_complete,
                         Outcome(
                             request_id=req.request_id,
@@ -452,7 +480,36 @@ class Dispatcher:
                         None,
                     )
 
-        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+        async def abandoned() -> None:
+            # The client left before the body started: Starlette never runs the generator, so
+            # its cleanup (instance slot, retry budget, ledger) must happen here instead.
+            if finished:
+                return
+            await reply.close()
+            self._release(inst.instance_id)
+            self._retries.end()
+            if on_complete is not None:
+                await _call_shielded(
+                    on_complete,
+                    Outcome(
+                        request_id=req.request_id,
+                        model=model,
+                        version=inst.version,
+                        instance_id=inst.instance_id,
+                        status=499,
+                        usage=None,
+                        attempts=attempts,
+                        latency_ms=(time.perf_counter() - req.started) * 1000,
+                        overhead_ms=overhead_ms,
+                        fallback=fallback,
+                        error_code="client_closed",
+                    ),
+                    None,
+                )
+
+        return GuardedStreamingResponse(
+            body(), on_abandon=abandoned, media_type="text/event-stream", headers=headers
+        )
 
     async def _give_up(
         self,
@@ -539,6 +596,22 @@ async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator
     yield first
     async for event in rest:
         yield event
+
+
+_COMPLETING: set[asyncio.Task[None]] = set()
+
+
+async def _call_shielded(hook: CompletionHook, outcome: Outcome, _response: None) -> None:
+    """Run the completion hook to the end even if the client's disconnect cancels us.
+
+    Starlette cancels a streaming response's task when the client hangs up; the usage record
+    and the budget settlement must not be cancelled with it. The task is kept referenced so
+    the event loop cannot drop it half-way.
+    """
+    task = asyncio.ensure_future(_call(hook, outcome, None))
+    _COMPLETING.add(task)
+    task.add_done_callback(_COMPLETING.discard)
+    await asyncio.shield(task)
 
 
 async def _call(hook: CompletionHook, outcome: Outcome, _response: Response | None) -> None:

@@ -49,6 +49,9 @@ class OpenHooks:
     async def finish(self, req: RouteRequest, admission: Any, response: Response) -> Response:
         return response
 
+    async def abort(self, admission: Any) -> None:
+        return None
+
     def health(self) -> dict[str, str]:
         return {}
 

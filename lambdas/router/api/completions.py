@@ -70,7 +70,12 @@ async def route_and_dispatch(
     async def on_complete(outcome: Outcome) -> None:
         await hooks.complete(request, caller, view, req, admission, outcome)
 
-    response = await svc.dispatcher.run(req, pick, on_complete)
+    try:
+        response = await svc.dispatcher.run(req, pick, on_complete)
+    except BaseException:
+        # Nothing was served: give back the reservation and the overload slot.
+        await hooks.abort(admission)
+        raise
     return await hooks.finish(req, admission, response)
 
 
