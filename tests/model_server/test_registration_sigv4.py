@@ -11,6 +11,7 @@ from aiohttp import web
 from model_server.config import Settings
 from model_server.registration import RouterRegistration
 
+
 @pytest.mark.asyncio(loop_scope="session")
 async def test_register_and_heartbeat_are_signed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")

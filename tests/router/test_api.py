@@ -166,9 +166,12 @@ def test_nothing_healthy_is_503_with_retry_after(router: RouterHarness) -> None:
 
 
 def test_inference_streams_when_asked(router: RouterHarness) -> None:
-    with router.client() as c, c.stream(
-        "POST", "/inference", json={"prompt": "hi", "model": "alpha", "stream": True}
-    ) as r:
+    with (
+        router.client() as c,
+        c.stream(
+            "POST", "/inference", json={"prompt": "hi", "model": "alpha", "stream": True}
+        ) as r,
+    ):
         assert r.status_code == 200
         assert r.headers["x-motherfluxer-model"] == "alpha"
         lines = [line for line in r.iter_lines() if line.startswith("data:")]
