@@ -29,6 +29,7 @@ run: $(VENV)/.stamp-run
 	$(PY) -m devstack
 
 test: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.stamp-dev

@@ -457,55 +457,37 @@ class Dispatcher:
                     "upstream_error", "the model instance stopped mid-stream", error_code
                 )
             finally:
-                await reply.close()
-                self._release(inst.instance_id)
-                self._retries.end()
-                if on_complete is not None:
-                    await _call_shielded(
-                        on_complete,
-                        Outcome(
-                            request_id=req.request_id,
-                            model=model,
-                            version=inst.version,
-                            instance_id=inst.instance_id,
-                            status=status,
-                            usage=usage,
-                            attempts=attempts,
-                            latency_ms=(time.perf_counter() - req.started) * 1000,
-                            overhead_ms=overhead_ms,
-                            fallback=fallback,
-                            error_code=error_code,
-                            text="".join(pieces) if pieces is not None else None,
-                        ),
-                        None,
-                    )
+                await settle(status, usage, error_code, None if pieces is None else "".join(pieces))
+
+        async def settle(
+            status: int, usage: Usage | None, error_code: str | None, text: str | None
+        ) -> None:
+            await reply.close()
+            self._release(inst.instance_id)
+            self._retries.end()
+            if on_complete is None:
+                return
+            outcome = Outcome(
+                request_id=req.request_id,
+                model=model,
+                version=inst.version,
+                instance_id=inst.instance_id,
+                status=status,
+                usage=usage,
+                attempts=attempts,
+                latency_ms=(time.perf_counter() - req.started) * 1000,
+                overhead_ms=overhead_ms,
+                fallback=fallback,
+                error_code=error_code,
+                text=text if req.capture_text else None,
+            )
+            await _call_shielded(on_complete, outcome, None)
 
         async def abandoned() -> None:
             # The client left before the body started: Starlette never runs the generator, so
             # its cleanup (instance slot, retry budget, ledger) must happen here instead.
-            if finished:
-                return
-            await reply.close()
-            self._release(inst.instance_id)
-            self._retries.end()
-            if on_complete is not None:
-                await _call_shielded(
-                    on_complete,
-                    Outcome(
-                        request_id=req.request_id,
-                        model=model,
-                        version=inst.version,
-                        instance_id=inst.instance_id,
-                        status=499,
-                        usage=None,
-                        attempts=attempts,
-                        latency_ms=(time.perf_counter() - req.started) * 1000,
-                        overhead_ms=overhead_ms,
-                        fallback=fallback,
-                        error_code="client_closed",
-                    ),
-                    None,
-                )
+            if not finished:
+                await settle(499, None, "client_closed", None)
 
         return GuardedStreamingResponse(
             body(), on_abandon=abandoned, media_type="text/event-stream", headers=headers
