@@ -8,10 +8,12 @@ cost what their instance costs per hour spread over the tokens it processes in t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 
 from routing.catalog import ModelSpec
+from routing.instances import Instance
 
 NANO = Decimal("0.000000001")
 _MILLION = Decimal(1_000_000)
@@ -45,6 +47,21 @@ def price_request(
         cout = Decimal(str(spec.cost_per_1m_output)) if cout is None else cout
         cost = (cin * tokens_in + cout * tokens_out) / _MILLION
     return cost.quantize(NANO, rounding=ROUND_CEILING)
+
+
+def measured_tokens_per_second(instances: Iterable[Instance], model: str) -> float | None:
+    """Mean generation speed the model's live instances report in their heartbeats."""
+    speeds = [
+        i.tokens_per_second for i in instances if i.model == model and i.tokens_per_second > 0
+    ]
+    return sum(speeds) / len(speeds) if speeds else None
+
+
+def with_measured_speed(price: Price | None, tokens_per_s: float | None) -> Price | None:
+    """`price` with the measured throughput filled in (the spec's figure is only a guess)."""
+    if tokens_per_s is None:
+        return price
+    return replace(price or Price(), measured_tokens_per_s=tokens_per_s)
 
 
 def max_cost(

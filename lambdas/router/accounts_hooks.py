@@ -66,6 +66,7 @@ class AccountsHooks:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self._background: set[asyncio.Task[None]] = set()
+        self._priced_at = -1.0
         self.metrics = RouterMetrics()
         self.service: Any = None
         self._local: Any = None
@@ -177,6 +178,7 @@ class AccountsHooks:
         first_model = req.candidates[0][0]
         spec = catalog.get(first_model)
         assert spec is not None
+        self._refresh_measured_prices()
         from accounts.cache import cache_key
 
         key = None if req.stream else cache_key(caller.tenant, req.body)
@@ -245,6 +247,24 @@ class AccountsHooks:
             self.metrics.count("BudgetUsage80", model=record.model)
         if ticket.completion.cost_usd:
             self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
+
+    def _refresh_measured_prices(self) -> None:
+        """Self-hosted models are priced on the throughput their instances report, so the
+        price follows the fleet: recomputed whenever the instance snapshot changes."""
+        from accounts.pricing import measured_tokens_per_second, with_measured_speed
+
+        snap = self.svc.store.current()
+        if snap.loaded_at == self._priced_at:
+            return
+        self._priced_at = snap.loaded_at
+        for spec in self.svc.routing.catalog.models:
+            if spec.instance_hour_usd is None:
+                continue
+            speed = measured_tokens_per_second(snap.instances, spec.id)
+            key = (spec.id, None)
+            updated = with_measured_speed(self.service.prices.get(key), speed)
+            if updated is not None:
+                self.service.prices[key] = updated
 
     async def _cached(self, key: str) -> Any:
         try:

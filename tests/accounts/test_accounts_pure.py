@@ -84,3 +84,28 @@ def test_database_url_from_rds_secret(monkeypatch):
         monkeypatch.setenv("MOTHERFLUXER_DATABASE_SECRET", arn)
         url = database_url(sm)
     assert url == "postgresql+psycopg://mf:p%40ss%2Fword@db.internal:5432/postgres?sslmode=require"
+
+
+def test_self_hosted_price_follows_measured_throughput() -> None:
+    from decimal import Decimal
+
+    from accounts.pricing import (
+        measured_tokens_per_second,
+        price_request,
+        with_measured_speed,
+    )
+    from routing.catalog import ModelSpec
+    from routing.instances import Instance
+
+    spec = ModelSpec(id="phi-2", instance_hour_usd=3.6, tokens_per_second=100)
+    fleet = [
+        Instance("a", "phi-2", "v1", "openai", "http://a", tokens_per_second=400.0),
+        Instance("b", "phi-2", "v1", "openai", "http://b", tokens_per_second=600.0),
+        Instance("c", "phi-2", "v1", "openai", "http://c", tokens_per_second=0.0),
+    ]
+    speed = measured_tokens_per_second(fleet, "phi-2")
+    assert speed == 500.0, "idle instances (no figure yet) do not drag the mean down"
+    # $3.60 an hour at 500 tokens/s is $0.000002 per token; the spec's guess would say 5x more.
+    assert price_request(spec, 10, 0, with_measured_speed(None, speed)) == Decimal("0.000020000")
+    assert price_request(spec, 10, 0) == Decimal("0.000100000")
+    assert measured_tokens_per_second(fleet, "other") is None
