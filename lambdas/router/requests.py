@@ -84,39 +84,3 @@ class InferenceRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream: bool = False
     user: str | None = Field(default=None, max_length=256)
-
-
-def text_of_messages(messages: list[dict[str, Any]]) -> tuple[str, bool]:
-    """All user-visible text of a conversation, and whether any image is attached."""
-    parts: list[str] = []
-    has_images = False
-    for msg in messages:
-        content = msg.get("content")
-        if isinstance(content, str):
-            if msg.get("role") in ("user", "system", None):
-                parts.append(content)
-        elif isinstance(content, list):
-            for part in content:
-                if not isinstance(part, dict):
-                    continue
-                kind = part.get("type")
-                if kind in ("image_url", "input_image", "image"):
-                    has_images = True
-                elif kind in ("text", "input_text") and isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-    return "\n".join(parts), has_images
-
-
-def last_user_text(messages: list[dict[str, Any]]) -> str:
-    for msg in reversed(messages):
-        if msg.get("role") == "user":
-            content = msg.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(
-                    p.get("text", "")
-                    for p in content
-                    if isinstance(p, dict) and p.get("type") == "text"
-                )
-    return ""
