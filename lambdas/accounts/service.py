@@ -440,15 +440,19 @@ class AccountsService:
         await self.refresh_prices()
 
     async def usage_report(self, flt: UsageFilter, row_limit: int = 1000) -> dict[str, Any]:
-        totals = await self.store.usage_groups(flt)
-        return {
-            "filters": {k: (str(v) if v is not None else None) for k, v in vars_of(flt).items()},
-            "totals": totals[0] if totals else {},
-            "by_model": await self.store.usage_groups(flt, "model"),
-            "by_version": await self.store.usage_groups(flt, "model", "version"),
-            "by_user": await self.store.usage_groups(flt, "user_id"),
-            "rows": await self.store.usage_rows(flt, row_limit),
-        }
+        groups = self.store.usage_groups
+        async with self.store.consistent_read() as conn:
+            totals = await groups(flt, conn=conn)
+            return {
+                "filters": {
+                    k: (str(v) if v is not None else None) for k, v in vars_of(flt).items()
+                },
+                "totals": totals[0] if totals else {},
+                "by_model": await groups(flt, "model", conn=conn),
+                "by_version": await groups(flt, "model", "version", conn=conn),
+                "by_user": await groups(flt, "user_id", conn=conn),
+                "rows": await self.store.usage_rows(flt, row_limit, conn=conn),
+            }
 
     async def user_usage(
         self,
@@ -458,8 +462,9 @@ class AccountsService:
         row_limit: int = 1000,
     ) -> dict[str, Any]:
         flt = UsageFilter(user_id=user_id, since=since, until=until)
-        totals = await self.store.usage_groups(flt)
-        rows = await self.store.usage_rows(flt, row_limit)
+        async with self.store.consistent_read() as conn:
+            totals = await self.store.usage_groups(flt, conn=conn)
+            rows = await self.store.usage_rows(flt, row_limit, conn=conn)
         for row in rows:
             row.pop("user_id", None)
         return {"data": rows, "summary": totals[0] if totals else {}}

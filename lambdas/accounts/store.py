@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from accounts.keys import KeyRecord
 from accounts.pricing import Price
@@ -230,7 +232,18 @@ class AccountsStore:
                 )
             )
 
-    async def usage_rows(self, flt: UsageFilter, limit: int = 1000) -> list[dict[str, Any]]:
+    @contextlib.asynccontextmanager
+    async def consistent_read(self) -> AsyncIterator[AsyncConnection]:
+        """One REPEATABLE READ transaction: a report's totals and rows see the same ledger even
+        while the outbox drainer keeps inserting."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
+    async def usage_rows(
+        self, flt: UsageFilter, limit: int = 1000, conn: AsyncConnection | None = None
+    ) -> list[dict[str, Any]]:
         cols = [usage_ledger.c[name] for name in LEDGER_COLUMNS]
         query = (
             sa.select(*cols)
@@ -238,10 +251,14 @@ class AccountsStore:
             .order_by(usage_ledger.c.created_at, usage_ledger.c.id)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
+        if conn is not None:
             return [_jsonable(r) for r in (await conn.execute(query)).all()]
+        async with self.engine.connect() as own:
+            return [_jsonable(r) for r in (await own.execute(query)).all()]
 
-    async def usage_groups(self, flt: UsageFilter, *group: str) -> list[dict[str, Any]]:
+    async def usage_groups(
+        self, flt: UsageFilter, *group: str, conn: AsyncConnection | None = None
+    ) -> list[dict[str, Any]]:
         c = usage_ledger.c
         keys = [c[g] for g in group]
         query = (
@@ -258,8 +275,11 @@ class AccountsStore:
             .group_by(*keys)
             .order_by(*keys)
         )
-        async with self.engine.connect() as conn:
+        if conn is not None:
             rows = [_jsonable(r) for r in (await conn.execute(query)).all()]
+        else:
+            async with self.engine.connect() as own:
+                rows = [_jsonable(r) for r in (await own.execute(query)).all()]
         for r in rows:
             r["tokens_in"] = int(r["tokens_in"])
             r["tokens_out"] = int(r["tokens_out"])
