@@ -40,6 +40,7 @@ synth: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-dev
 	$(PY) bench/bench_proxy.py
+	$(PY) bench/bench_clients.py
 	$(PY) bench/bench_selection.py
 	$(PY) bench/import_time.py
 
