@@ -42,6 +42,7 @@ bench: $(VENV)/.stamp-dev
 	$(PY) bench/bench_proxy.py
 	$(PY) bench/bench_clients.py
 	$(PY) bench/bench_selection.py
+	$(PY) bench/classifier_report.py
 	$(PY) bench/import_time.py
 
 clean:
