@@ -223,7 +223,13 @@ class EmbeddedStack:
             "router", args, env=self.router_environment(env), log_dir=self.opt.data_dir / "logs"
         )
         self.children.append(self.router)
-        wait_http(self.url + "/health", 90, self.router.proc)
+        try:
+            wait_http(self.url + "/health", 90, self.router.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(
+                f"the router did not come up on port {self.opt.port} ({exc}); is the port free? "
+                f"see {self.router.log_path}"
+            ) from None
 
     def _start_health_checker(self, env: dict[str, str]) -> None:
         child = Child(
