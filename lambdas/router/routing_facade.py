@@ -129,7 +129,13 @@ class RoutingFacade:
     def index(self, snap: Snapshot) -> SnapshotIndex:
         return SnapshotIndex(self._store.with_local_load(snap.instances), self._clock())
 
-    def plan(self, view: RequestView, snap: Snapshot) -> engine.Decision:
+    def plan(
+        self, view: RequestView, snap: Snapshot, *, manual_not_served_404: bool = False
+    ) -> engine.Decision:
+        """`manual_not_served_404`: seed 003's `/inference` contract, where a manual model
+        with no healthy instance is always a 404; OpenAI clients get a 503 with Retry-After
+        instead when the model's instances exist but are out of rotation, since they retry
+        that and not a 404."""
         self.sync(snap)
         manual = isinstance(view.model, str) and view.model != "auto" and not view.auto_select
         try:
@@ -147,7 +153,12 @@ class RoutingFacade:
             if isinstance(exc, NoCapableModel) and not self._configured_can_serve(view):
                 # No configured model could ever take it: retrying will not help.
                 raise Unprocessable(str(exc), code="no_capable_model") from None
-            if manual and isinstance(exc, ModelNotServed) and exc.model:
+            if (
+                manual
+                and not manual_not_served_404
+                and isinstance(exc, ModelNotServed)
+                and exc.model
+            ):
                 outage = self._out_of_rotation(exc.model, snap)
                 if outage is not None:
                     raise outage from None

@@ -177,3 +177,23 @@ def test_inference_streams_when_asked(router: RouterHarness) -> None:
         lines = [line for line in r.iter_lines() if line.startswith("data:")]
     assert lines[-1] == "data: [DONE]"
     assert json.loads(lines[0][5:])["object"] == "text_completion"
+
+
+def test_inference_manual_model_without_healthy_instance_is_404(
+    router: RouterHarness, upstreams: list[FaultUpstreamHandle]
+) -> None:
+    # beta's only instance is drained: /inference (seed 003) says 404, OpenAI clients get 503.
+    admin = router.admin
+    with router.client() as c:
+        assert c.post("/admin/instances/beta-0/drain", headers=admin).status_code == 200
+        try:
+            router.refresh()
+            inferred = c.post("/inference", json={"prompt": "hi", "model": "beta"})
+            assert inferred.status_code == 404
+            assert _error(inferred)["code"] == "model_not_served"
+            chat = c.post("/v1/chat/completions", json={**CHAT, "model": "beta"})
+            assert chat.status_code == 503
+            assert chat.headers["retry-after"]
+        finally:
+            c.post("/admin/instances/beta-0/undrain", headers=admin)
+            router.refresh()

@@ -42,13 +42,14 @@ async def route_and_dispatch(
     payload: dict[str, Any],
     view: RequestView,
     stream: bool,
+    manual_not_served_404: bool = False,
 ) -> Response:
     svc = services(request)
     hooks = request.app.state.hooks
     caller = await hooks.authenticate(request)
     view = hooks.shape_view(caller, view)
     snap = await svc.store.get()
-    decision = svc.routing.plan(view, snap)
+    decision = svc.routing.plan(view, snap, manual_not_served_404=manual_not_served_404)
     rid = request_id(request)
     req = RouteRequest(
         request_id=rid,

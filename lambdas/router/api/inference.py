@@ -56,10 +56,20 @@ async def inference(request: Request, body: InferenceRequest) -> Response:
         # Streamed, the answer is the OpenAI text-completion SSE; the route headers say the rest.
         payload["stream"] = True
         return await route_and_dispatch(
-            request, path="/v1/completions", payload=payload, view=view, stream=True
+            request,
+            path="/v1/completions",
+            payload=payload,
+            view=view,
+            stream=True,
+            manual_not_served_404=True,
         )
     response = await route_and_dispatch(
-        request, path="/v1/completions", payload=payload, view=view, stream=False
+        request,
+        path="/v1/completions",
+        payload=payload,
+        view=view,
+        stream=False,
+        manual_not_served_404=True,
     )
     if response.status_code != 200:
         return response
