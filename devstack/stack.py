@@ -76,7 +76,7 @@ class EmbeddedStack:
         port = free_port()
         child = Child(
             "dynamodb-moto",
-            [python(), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [python(), "-m", "devstack.moto_serial", "--port", str(port)],
             env=env,
             log_dir=self.opt.data_dir / "logs",
         )

@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: a moto DynamoDB server on loopback."""
+"""Fixtures shared by the whole suite: a moto server on loopback."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    """moto's DynamoDB (and SageMaker runtime) on loopback, one request at a time so that
+    conditional writes are atomic as in DynamoDB (see devstack/moto_serial.py)."""
+    import threading
 
-    from tests.support.router_harness import free_port
+    from devstack.moto_serial import serial_server
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = serial_server()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join(timeout=10)

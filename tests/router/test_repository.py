@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -14,9 +15,30 @@ from routing.instances import Instance
 from tests.support.router_harness import dynamodb
 
 
+@pytest.fixture(scope="module")
+def serial_moto() -> Iterator[str]:
+    """A moto server that handles one request at a time.
+
+    DynamoDB applies each conditional write atomically; moto's backend has no locks, so its
+    threaded server can interleave two writers' check-and-write and lose an update that real
+    DynamoDB would refuse. Serving requests one by one restores DynamoDB's per-item atomicity,
+    while the 50 writers below still race each other over the network like router processes.
+    """
+    from devstack.moto_serial import serial_server
+
+    server = serial_server()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture
-def repo(moto_endpoint: str) -> InstanceRepository:
-    client = dynamodb(moto_endpoint)
+def repo(serial_moto: str) -> InstanceRepository:
+    client = dynamodb(serial_moto)
     table = "repo-" + uuid.uuid4().hex[:8]
     create_table(client, table)
     return InstanceRepository(client, table)
