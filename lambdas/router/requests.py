@@ -6,17 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from routing.requirements import Requirements
+
 ModelChoice = str | list[str] | None
 
 
-class RoutingRequirements(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RoutingRequirements(Requirements):
+    """The routing library's requirements, strict at the edge: an unknown key is a 422."""
 
-    max_response_time: float | None = Field(default=None, gt=0)
-    min_quality: float | None = Field(default=None, ge=0, le=1)
-    prefer_speed: bool = False
-    max_cost: float | None = Field(default=None, ge=0)
-    required_capabilities: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _OpenAIBase(BaseModel):

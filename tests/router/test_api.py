@@ -197,3 +197,17 @@ def test_inference_manual_model_without_healthy_instance_is_404(
         finally:
             c.post("/admin/instances/beta-0/undrain", headers=admin)
             router.refresh()
+
+
+def test_unknown_required_capability_is_422(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post(
+            "/v1/chat/completions",
+            json={
+                **CHAT,
+                "model": "auto",
+                "requirements": {"required_capabilities": ["telepathy"]},
+            },
+        )
+    assert resp.status_code == 422
+    assert "required_capabilities" in _error(resp)["message"]
