@@ -35,6 +35,7 @@ from router.upstream.base import (
     Timeouts,
     UpstreamClient,
     UpstreamFailure,
+    check_buffered_body,
 )
 from routing.instances import Instance
 
@@ -243,6 +244,10 @@ class Dispatcher:
                     reply = await client.send(
                         inst, req.path, payload, stream=req.stream, timeouts=timeouts
                     )
+                    if isinstance(reply, BufferedReply) and reply.status == 200:
+                        # Whatever the client kind, a 200 that is not a usable answer is a
+                        # failure that can still fail over: nothing reached the caller yet.
+                        reply.parsed = check_buffered_body(reply.body)
                 except UpstreamFailure as failure:
                     elapsed = time.perf_counter() - t0
                     upstream_s += elapsed
@@ -348,18 +353,14 @@ class Dispatcher:
         usage = None
         text: str | None = None
         body = reply.body
-        if reply.status == 200:
-            try:
-                obj = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                obj = None
-            if isinstance(obj, dict):
-                usage = Usage.from_obj(obj.get("usage"))
-                if req.capture_text:
-                    text = _answer_text(obj)
-                if obj.get("model") != model:
-                    obj["model"] = model
-                    body = orjson.dumps(obj)
+        obj = reply.parsed
+        if obj is not None:
+            usage = Usage.from_obj(obj.get("usage"))
+            if req.capture_text:
+                text = _answer_text(obj)
+            if obj.get("model") != model:
+                obj["model"] = model
+                body = orjson.dumps(obj)
         elif reply.status >= 400:
             # The instance refused the request itself (e.g. too many tokens): pass its error on
             # in our shape without any upstream detail beyond its message.
@@ -382,7 +383,7 @@ class Dispatcher:
             body, status_code=reply.status, media_type="application/json", headers=headers
         )
         if on_complete is not None:
-            await _call(on_complete, outcome, response)
+            await _call(on_complete, outcome)
         return response
 
     def _streamed(
@@ -481,7 +482,7 @@ class Dispatcher:
                 error_code=error_code,
                 text=text if req.capture_text else None,
             )
-            await _call_shielded(on_complete, outcome, None)
+            await _call_shielded(on_complete, outcome)
 
         async def abandoned() -> None:
             # The client left before the body started: Starlette never runs the generator, so
@@ -549,7 +550,6 @@ class Dispatcher:
                     fallback=False,
                     error_code=err.code,
                 ),
-                None,
             )
         return error_response(err, headers)
 
@@ -583,20 +583,20 @@ async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator
 _COMPLETING: set[asyncio.Task[None]] = set()
 
 
-async def _call_shielded(hook: CompletionHook, outcome: Outcome, _response: None) -> None:
+async def _call_shielded(hook: CompletionHook, outcome: Outcome) -> None:
     """Run the completion hook to the end even if the client's disconnect cancels us.
 
     Starlette cancels a streaming response's task when the client hangs up; the usage record
     and the budget settlement must not be cancelled with it. The task is kept referenced so
     the event loop cannot drop it half-way.
     """
-    task = asyncio.ensure_future(_call(hook, outcome, None))
+    task = asyncio.ensure_future(_call(hook, outcome))
     _COMPLETING.add(task)
     task.add_done_callback(_COMPLETING.discard)
     await asyncio.shield(task)
 
 
-async def _call(hook: CompletionHook, outcome: Outcome, _response: Response | None) -> None:
+async def _call(hook: CompletionHook, outcome: Outcome) -> None:
     try:
         result = hook(outcome)
         if asyncio.iscoroutine(result):

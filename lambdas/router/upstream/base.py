@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from routing.instances import Instance
 
@@ -57,6 +59,8 @@ class BufferedReply:
     status: int
     body: bytes
     content_type: str = "application/json"
+    # The body as JSON, once the dispatcher has checked it (parsed a single time).
+    parsed: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -87,31 +91,12 @@ class UpstreamClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    import time
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def check_first_event(event: bytes) -> None:
     """Reject a first SSE event that is an error report or not an SSE data line at all.
 
     Only the first event is inspected this closely: before it is sent nothing has reached the
     client, so a bad start can still fail over to another instance.
     """
-    import orjson
-
     for line in event.splitlines():
         if not line or line.startswith(b":"):
             continue
@@ -132,14 +117,12 @@ def check_first_event(event: bytes) -> None:
     raise UpstreamFailure(MALFORMED, "empty first SSE event")
 
 
-def check_buffered_body(body: bytes) -> None:
+def check_buffered_body(body: bytes) -> dict[str, Any]:
     """Reject a 200 answer that is not a JSON object, or that is an error report.
 
     Such an answer has not reached the client yet, so it can still fail over; passed through,
     it would be a "successful" reply the client cannot use.
     """
-    import orjson
-
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -148,3 +131,4 @@ def check_buffered_body(body: bytes) -> None:
         raise UpstreamFailure(MALFORMED, "reply is not a JSON object")
     if "error" in obj:
         raise UpstreamFailure(STREAM_ERROR, "upstream reported an error with status 200")
+    return obj

@@ -7,6 +7,7 @@ aiohttp was chosen by measuring the hop on this hardware (see bench/ and NOTES.m
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -24,11 +25,10 @@ from router.upstream.base import (
     StreamReply,
     Timeouts,
     UpstreamFailure,
-    check_buffered_body,
     check_first_event,
-    parse_retry_after,
 )
 from routing.instances import Instance
+from routing.retry import parse_retry_after
 
 _MAX_EVENT_BYTES = 4 * 1024 * 1024
 
@@ -109,14 +109,12 @@ class OpenAIHTTPClient:
 
         try:
             if resp.status >= 500 or resp.status == 429:
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
                 resp.release()
                 outcome = HTTP_429 if resp.status == 429 else HTTP_5XX
                 raise UpstreamFailure(outcome, status=resp.status, retry_after=retry_after)
             if not stream or resp.status != 200:
                 body = await resp.read()
-                if resp.status == 200:
-                    check_buffered_body(body)
                 return BufferedReply(
                     status=resp.status,
                     body=body,
