@@ -133,10 +133,10 @@ async def check_all(
         final[inst.instance_id] = updated
         changed.append(inst.instance_id)
 
-    healthy: dict[str, int] = {}
-    unhealthy: dict[str, int] = {}
+    models = {inst.model for inst in final.values()}
+    healthy = dict.fromkeys(models, 0)
+    unhealthy = dict.fromkeys(models, 0)
     for inst in final.values():
-        bucket = healthy if inst.is_routable(now) else unhealthy
-        bucket[inst.model] = bucket.get(inst.model, 0) + 1
-        (unhealthy if bucket is healthy else healthy).setdefault(inst.model, 0)
+        counts = healthy if inst.is_routable(now) else unhealthy
+        counts[inst.model] += 1
     return CheckReport(len(results), healthy, unhealthy, changed, lost)

@@ -36,14 +36,12 @@ class BreakerHealth:
         *,
         policy: OutlierPolicy = DEFAULT_POLICY,
         clock: Callable[[], float] = time.time,
-        on_transition: Callable[[Instance, HealthState], None] | None = None,
     ) -> None:
         self._store = store
         self._policy = policy
         self._clock = clock
         self._probes: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._on_transition = on_transition
         self.writes_lost = 0
 
     def _latest(self, inst: Instance) -> Instance:
@@ -94,8 +92,6 @@ class BreakerHealth:
         if after == before:
             return
         self._store.override(after.applied_to(current))
-        if after.breaker_state != before.breaker_state and self._on_transition:
-            self._on_transition(current, after)
         if (
             after.breaker_state != before.breaker_state
             or after.ejection_count != before.ejection_count
