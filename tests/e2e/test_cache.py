@@ -8,23 +8,13 @@ import uuid
 import httpx
 
 from devstack.stack import EmbeddedStack
-
-
-def _key(stack: EmbeddedStack) -> str:
-    admin = {"Authorization": f"Bearer {stack.admin_key}"}
-    user = httpx.post(
-        stack.url + "/admin/users", json={"name": "cache", "tier": "registered"}, headers=admin
-    )
-    made = httpx.post(
-        stack.url + f"/admin/users/{user.json()['user_id']}/keys", json={}, headers=admin
-    )
-    return made.json()["key"]
+from tests.e2e.conftest import registered_key
 
 
 def test_deterministic_requests_are_cached_per_tenant_and_still_recorded(
     stack: EmbeddedStack,
 ) -> None:
-    key, other = _key(stack), _key(stack)
+    key, other = registered_key(stack), registered_key(stack)
     body = {
         "model": "tiny-chat",
         "messages": [{"role": "user", "content": f"cache me {uuid.uuid4().hex}"}],

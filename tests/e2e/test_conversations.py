@@ -8,17 +8,7 @@ import httpx
 import openai
 
 from devstack.stack import EmbeddedStack
-
-
-def _new_key(stack: EmbeddedStack) -> str:
-    admin = {"Authorization": f"Bearer {stack.admin_key}"}
-    user = httpx.post(
-        stack.url + "/admin/users", json={"name": "history", "tier": "registered"}, headers=admin
-    )
-    key = httpx.post(
-        stack.url + f"/admin/users/{user.json()['user_id']}/keys", json={}, headers=admin
-    )
-    return key.json()["key"]
+from tests.e2e.conftest import registered_key
 
 
 def _wait_for(check, timeout: float = 10.0):  # type: ignore[no-untyped-def]
@@ -31,7 +21,7 @@ def _wait_for(check, timeout: float = 10.0):  # type: ignore[no-untyped-def]
 
 
 def test_history_is_kept_only_when_asked(stack: EmbeddedStack) -> None:
-    key = _new_key(stack)
+    key = registered_key(stack)
     client = openai.OpenAI(base_url=stack.url + "/v1", api_key=key, max_retries=0)
     auth = {"Authorization": f"Bearer {key}"}
 
@@ -76,7 +66,7 @@ def test_history_is_kept_only_when_asked(stack: EmbeddedStack) -> None:
     listed = httpx.get(stack.url + "/v1/conversations", headers=auth).json()["data"]
     assert [c["id"] for c in listed] == [cid], "the request without opt-in left no history"
 
-    other = _new_key(stack)
+    other = registered_key(stack)
     stolen = httpx.post(
         stack.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {other}"},

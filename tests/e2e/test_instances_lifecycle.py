@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from devstack.stack import EmbeddedStack
+from tests.e2e.conftest import registered_key
 from tests.support.fault_upstream import FaultUpstreamHandle, start_fault_upstream
 
 MODEL = "tiny-chat"
@@ -49,16 +50,9 @@ def http(stack: EmbeddedStack) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def user_key(stack: EmbeddedStack, http: httpx.Client) -> str:
+def user_key(stack: EmbeddedStack) -> str:
     """A registered key of this module's own, so the shared developer key's limits are spared."""
-    admin = _bearer(stack.admin_key)
-    user = http.post(
-        "/admin/users", json={"name": "lifecycle", "tier": "registered"}, headers=admin
-    )
-    assert user.status_code == 201, user.text
-    key = http.post(f"/admin/users/{user.json()['user_id']}/keys", json={}, headers=admin)
-    assert key.status_code == 201, key.text
-    return str(key.json()["key"])
+    return registered_key(stack, "lifecycle")
 
 
 @pytest.fixture

@@ -26,20 +26,6 @@ GENERATION_PATHS = ("/v1/completions", "/v1/chat/completions", "/invocations")
 
 
 @pytest.fixture(scope="module")
-def http(stack: EmbeddedStack) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def admin(stack: EmbeddedStack) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def sdk(stack: EmbeddedStack) -> openai.OpenAI:
     return openai.OpenAI(base_url=stack.url + "/v1", api_key=stack.api_key, max_retries=0)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,32 +18,12 @@ import pytest
 
 from devstack.procs import Child
 from devstack.stack import EmbeddedStack
+from routing.catalog import STRATEGIES as ALL_STRATEGIES
+from tests.e2e.conftest import registered_key
 
 MODEL = "tiny-chat"
-STRATEGIES = [
-    "round_robin",
-    "weighted",
-    "least_outstanding",
-    "latency",
-    "power_of_two",
-    "cost",
-    "availability",
-]
+STRATEGIES = list(ALL_STRATEGIES)
 MESSAGES = [{"role": "user", "content": "Hello there, how are you today?"}]
-
-
-@pytest.fixture(scope="module")
-def http(stack: EmbeddedStack) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def admin(stack: EmbeddedStack) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as client:
-        yield client
 
 
 def chat(client: httpx.Client, max_tokens: int = 4, **extra: Any) -> httpx.Response:
@@ -182,16 +161,6 @@ def _rollout(admin: httpx.Client, change: dict[str, Any]) -> dict[str, float]:
     return resp.json()["weights"]
 
 
-def _registered_key(admin: httpx.Client) -> str:
-    user = admin.post(
-        "/admin/users", json={"name": f"ab-{uuid.uuid4().hex[:8]}", "tier": "registered"}
-    )
-    assert user.status_code == 201, user.text
-    key = admin.post(f"/admin/users/{user.json()['user_id']}/keys", json={})
-    assert key.status_code in (200, 201), key.text
-    return key.json()["key"]
-
-
 def _versions(client: httpx.Client, users: list[str]) -> dict[str, set[str]]:
     """Versions each `user` value got over two requests."""
     seen: dict[str, set[str]] = {}
@@ -224,7 +193,7 @@ def test_rollout_ab_canary_switch_and_rollback(
     # ...and separate accounts are spread over both versions, each keeping its own.
     account_versions: set[str] = set()
     for _n in range(20):  # bounded: 20 accounts at 50/50 all landing alike is ~2e-6
-        headers = {"Authorization": f"Bearer {_registered_key(admin)}"}
+        headers = {"Authorization": f"Bearer {registered_key(stack, 'ab')}"}
         with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as account:
             got = {chat(account).headers["x-motherfluxer-version"] for _ in range(3)}
         assert len(got) == 1, got
