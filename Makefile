@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)/containers:$(CURDIR)
 RUN_REQS := requirements.txt lambdas/requirements.txt containers/requirements.txt constraints.txt
 DEV_REQS := $(RUN_REQS) requirements-dev.txt
 
-.PHONY: run test lint synth bench clean
+.PHONY: run test lint synth bench bench-peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,8 @@ bench: $(VENV)/.stamp-dev
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache
+
+# MotherFluxer's full stack side by side with LiteLLM's proxy (installs LiteLLM into its own
+# git-ignored venv, bench/.peer-venv, the first time).
+bench-peer: $(VENV)/.stamp-dev
+	$(PY) bench/bench_peer.py

@@ -337,9 +337,9 @@ class EmbeddedStack:
             if self.opt.accounts:
                 self._developer_key()
             self._start_health_checker(env)
-            per_model = self.opt.instances_per_model or int(
-                self.catalog.get("local", {}).get("instances_per_model", 2)
-            )
+            per_model = self.opt.instances_per_model
+            if per_model is None:
+                per_model = int(self.catalog.get("local", {}).get("instances_per_model", 2))
             wanted = self.opt.models or [m["id"] for m in self.catalog["models"]]
             for model in wanted:
                 for i in range(per_model):
