@@ -119,7 +119,14 @@ def write_ledger_sync(connection: sa.Connection, records: Sequence[UsageRecord])
 
 
 class OutboxSink:
-    """Durable local spool: SQLite in WAL mode under the router's data dir."""
+    """Durable local spool: SQLite in WAL mode under the router's data dir.
+
+    `synchronous=NORMAL` in WAL mode: a committed record is in the WAL file (the OS page cache)
+    before `put` returns, so a router crash or kill loses nothing, and a put costs tens of
+    microseconds instead of an fsync (about 5 ms here, which is what the client used to wait
+    for). What an OS crash or power loss could lose is bounded by the drainer, which forces the
+    WAL to disk with a checkpoint on every pass (once a second).
+    """
 
     def __init__(self, data_dir: str | Path) -> None:
         self.path = Path(data_dir) / "usage-outbox.sqlite3"
@@ -127,7 +134,7 @@ class OutboxSink:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS outbox ("
             " request_id TEXT PRIMARY KEY, body TEXT NOT NULL, attempts INTEGER DEFAULT 0)"
@@ -142,7 +149,8 @@ class OutboxSink:
             )
 
     async def put(self, record: UsageRecord) -> None:
-        await asyncio.to_thread(self.put_sync, record)
+        # Inline: a WAL append is cheaper than the hop to a worker thread.
+        self.put_sync(record)
 
     def peek(self, limit: int) -> list[UsageRecord]:
         with self._lock:
@@ -152,10 +160,22 @@ class OutboxSink:
         return [UsageRecord.model_validate_json(body) for (body,) in rows]
 
     def remove(self, request_ids: Sequence[str]) -> None:
+        # One transaction for the batch: in autocommit mode every DELETE was its own commit.
         with self._lock:
-            self._db.executemany(
-                "DELETE FROM outbox WHERE request_id = ?", [(rid,) for rid in request_ids]
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "DELETE FROM outbox WHERE request_id = ?", [(rid,) for rid in request_ids]
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def sync(self) -> None:
+        """Force everything committed so far onto the disk (the WAL and the database)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def pending(self) -> int:
         with self._lock:
@@ -185,6 +205,7 @@ class OutboxDrainer:
         while True:
             batch = self.outbox.peek(self.batch_size)
             if not batch:
+                self.outbox.sync()
                 return moved
             with self.engine.begin() as connection:
                 write_ledger_sync(connection, batch)
