@@ -139,7 +139,6 @@ def build_services(
         first_byte_timeout_s=settings.first_byte_timeout_s,
         stall_timeout_s=settings.stall_timeout_s,
         request_timeout_s=settings.request_timeout_s,
-        max_attempts=3,
         on_acquire=store.acquire,
         on_release=store.release,
     )

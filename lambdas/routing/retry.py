@@ -264,6 +264,8 @@ StopReason = Literal[
     "not_retryable",
     "already_streaming",
     "no_healthy_instance",
+    "upstream_overloaded",
+    "retry_budget_exhausted",
     "upstream_timeout",
     "upstream_error",
 ]
@@ -271,9 +273,13 @@ StopReason = Literal[
 # What the client sees for each way of giving up.
 STOP_STATUS: dict[str, int] = {
     "no_healthy_instance": 503,
+    "upstream_overloaded": 429,
+    "retry_budget_exhausted": 503,
     "upstream_timeout": 504,
     "upstream_error": 502,
 }
+# Ways of giving up after which the client should come back later: they get a Retry-After.
+_RETRY_LATER = frozenset({"no_healthy_instance", "upstream_overloaded", "retry_budget_exhausted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +297,8 @@ class AttemptRecord:
     bytes_sent_to_client: int = 0
     # Raw Retry-After header of the upstream answer, if any.
     retry_after: str | None = None
+    # The same, already parsed to seconds by the client that read it (wins over `retry_after`).
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,18 +348,43 @@ def stop_for(outcome: Outcome) -> StopReason:
     """The typed reason for giving up after `outcome` (when no retry is possible)."""
     if outcome.is_timeout:
         return "upstream_timeout"
-    if outcome is Outcome.http_429 or outcome is Outcome.conn_refused:
+    if outcome is Outcome.http_429:
+        # Busy, not broken: the client waits as long as the instance asked.
+        return "upstream_overloaded"
+    if outcome is Outcome.conn_refused:
         # Nobody could take the request: same as having no healthy instance.
         return "no_healthy_instance"
     return "upstream_error"
 
 
-def _stop(reason: StopReason, cooldown: float | None, retry_after_s: float | None) -> Stop:
+def give_up(
+    reason: StopReason, cooldown: float | None = None, retry_after_s: float | None = None
+) -> Stop:
+    """The typed stop for `reason`, with a Retry-After hint where the client should wait."""
     status = STOP_STATUS.get(reason)
     hint = None
-    if reason == "no_healthy_instance":
+    if reason in _RETRY_LATER:
         hint = max(1, math.ceil(retry_after_s)) if retry_after_s else 1
     return Stop(reason=reason, status=status, retry_after_s=hint, cooldown_s=cooldown)
+
+
+_stop = give_up
+
+
+def plan_first_attempt(
+    request: RequestRetries,
+    available: AvailableInstances,
+    now: float,
+    policy: RetryPolicy = RetryPolicy(),
+) -> Retry | Stop:
+    """Where the first attempt goes and its timeout, or why none can start."""
+    target = first_target(request, available)
+    if target is None:
+        return give_up("no_healthy_instance")
+    timeout = attempt_timeout(now, request.deadline, policy)
+    if timeout is None:
+        return give_up("upstream_timeout")
+    return Retry(target=target, delay_s=0.0, timeout_s=timeout)
 
 
 def decide(
@@ -375,7 +408,9 @@ def decide(
     if not outcome.retryable:
         return Stop(reason="not_retryable", status=None)
 
-    retry_after = parse_retry_after(last.retry_after, now if wall_clock is None else wall_clock)
+    retry_after = last.retry_after_s
+    if retry_after is None:
+        retry_after = parse_retry_after(last.retry_after, now if wall_clock is None else wall_clock)
     cooldown = retry_after if retry_after is not None and retry_after > 0 else None
 
     if last.bytes_sent_to_client > 0:
@@ -404,7 +439,7 @@ def decide(
             return _stop(stop_for(outcome), cooldown, retry_after)
 
     if budget is not None and not budget.try_acquire(now):
-        return _stop(stop_for(outcome), cooldown, retry_after)
+        return _stop("retry_budget_exhausted", cooldown, retry_after)
     return Retry(
         target=target, delay_s=delay, timeout_s=timeout, cooldown_s=cooldown, failover=failover
     )

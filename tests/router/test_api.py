@@ -16,7 +16,8 @@ CHAT = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 
 def _error(resp: httpx.Response) -> dict[str, str]:
     body = resp.json()
     assert set(body) == {"error"}
-    assert {"type", "message", "code"} <= set(body["error"])
+    # OpenAI's error shape: `param` is always there (null when no one field is to blame).
+    assert set(body["error"]) == {"type", "message", "param", "code"}
     return body["error"]
 
 
@@ -94,13 +95,42 @@ def test_malformed_json_is_400(router: RouterHarness) -> None:
     assert _error(resp)["code"] == "invalid_json"
 
 
-def test_schema_violation_is_422_without_echoing_input(router: RouterHarness) -> None:
+def test_schema_violation_is_400_naming_the_field_without_echoing_input(
+    router: RouterHarness,
+) -> None:
     with router.client() as c:
         resp = c.post("/v1/chat/completions", json={"model": "alpha", "messages": "sekrit-value"})
-    assert resp.status_code == 422
+    assert resp.status_code == 400
     err = _error(resp)
+    assert err["type"] == "invalid_request_error"
+    assert err["param"] == "messages"
     assert "messages" in err["message"]
     assert "sekrit-value" not in resp.text
+
+
+def test_inference_schema_violation_is_400_naming_the_field(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/inference", json={"prompt": "hi", "max_length": 0})
+        unknown = c.post("/inference", json={"prompt": "hi", "colour": "blue"})
+    assert resp.status_code == 400
+    assert _error(resp)["param"] == "max_length"
+    assert unknown.status_code == 400
+    assert _error(unknown)["param"] == "colour"
+
+
+def test_errors_without_a_field_still_carry_param_null(router: RouterHarness) -> None:
+    with router.client() as c:
+        missing = c.post("/v1/chat/completions", json={**CHAT, "model": "no-such-model"})
+        no_route = c.get("/no/such/route")
+    for resp in (missing, no_route):
+        assert _error(resp)["param"] is None
+
+
+def test_assistant_messages_carry_refusal_null(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/v1/chat/completions", json={**CHAT, "model": "alpha"})
+    message = resp.json()["choices"][0]["message"]
+    assert "refusal" in message and message["refusal"] is None
 
 
 def test_unknown_model_is_404(router: RouterHarness) -> None:
@@ -199,7 +229,7 @@ def test_inference_manual_model_without_healthy_instance_is_404(
             router.refresh()
 
 
-def test_unknown_required_capability_is_422(router: RouterHarness) -> None:
+def test_unknown_required_capability_is_400(router: RouterHarness) -> None:
     with router.client() as c:
         resp = c.post(
             "/v1/chat/completions",
@@ -209,5 +239,7 @@ def test_unknown_required_capability_is_422(router: RouterHarness) -> None:
                 "requirements": {"required_capabilities": ["telepathy"]},
             },
         )
-    assert resp.status_code == 422
-    assert "required_capabilities" in _error(resp)["message"]
+    assert resp.status_code == 400
+    err = _error(resp)
+    assert err["param"] is not None and err["param"].startswith("requirements.required_capabilities")
+    assert "required_capabilities" in err["message"]

@@ -26,7 +26,7 @@ async def health(request: Request) -> JSONResponse:
     body["models"] = len(svc.catalog.models)
     body["instances"] = len(snap.instances)
     body["healthy_instances"] = sum(1 for i in snap.instances if i.is_routable(now))
-    checks = request.app.state.hooks.health()
+    checks = request.app.state.policy.health()
     if checks:
         body["components"] = checks
         if any(v != "ok" for v in checks.values()):
