@@ -243,3 +243,19 @@ def test_unknown_required_capability_is_400(router: RouterHarness) -> None:
     err = _error(resp)
     assert err["param"] is not None and err["param"].startswith("requirements.required_capabilities")
     assert "required_capabilities" in err["message"]
+
+
+def test_hybrid_with_an_unknown_preferred_model_falls_back_to_auto(router: RouterHarness) -> None:
+    body = {"prompt": "hello there", "max_length": 4, "preferred_model": "no-such-model"}
+    with router.client() as c:
+        auto = c.post("/inference", json={**body, "fallback_mode": "auto"})
+        default = c.post("/inference", json=body)
+        none = c.post("/inference", json={**body, "fallback_mode": "none"})
+    for resp in (auto, default):
+        assert resp.status_code == 200, resp.text
+        reason = resp.headers["x-motherfluxer-route-reason"]
+        assert reason.startswith("preferred 'no-such-model' unknown → auto; auto: ")
+        assert resp.json()["route_reason"] == reason
+        assert resp.json()["model"] in ("alpha", "beta")
+    assert none.status_code == 404
+    assert _error(none)["code"] == "model_not_found"
