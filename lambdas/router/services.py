@@ -25,7 +25,6 @@ logger = logging.getLogger("motherfluxer.router")
 @dataclass
 class Services:
     settings: Settings
-    catalog: Catalog
     routing_config: dict[str, Any]
     repo: InstanceRepository
     store: SnapshotStore
@@ -38,6 +37,12 @@ class Services:
     enrollment: Any = None
     accounts: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The one live catalog: the configured models with the run-time changes operators
+        made (strategies), as of the last snapshot the routing facade applied."""
+        return self.routing.catalog
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -145,7 +150,6 @@ def build_services(
     routing = RoutingFacade(catalog, store, routing_config=routing_config)
     return Services(
         settings=settings,
-        catalog=catalog,
         routing_config=routing_config,
         repo=repo,
         store=store,

@@ -241,7 +241,7 @@ def test_unknown_required_capability_is_400(router: RouterHarness) -> None:
         )
     assert resp.status_code == 400
     err = _error(resp)
-    assert err["param"] is not None and err["param"].startswith("requirements.required_capabilities")
+    assert str(err["param"]).startswith("requirements.required_capabilities")
     assert "required_capabilities" in err["message"]
 
 
@@ -259,3 +259,21 @@ def test_hybrid_with_an_unknown_preferred_model_falls_back_to_auto(router: Route
         assert resp.json()["model"] in ("alpha", "beta")
     assert none.status_code == 404
     assert _error(none)["code"] == "model_not_found"
+
+
+def test_models_list_and_admin_view_read_one_live_catalog(router: RouterHarness) -> None:
+    with router.client() as c:
+        changed = c.put(
+            "/admin/models/beta/strategy", json={"strategy": "round_robin"}, headers=router.admin
+        )
+        assert changed.status_code == 200, changed.text
+        try:
+            router.refresh()
+            listed = {m["id"]: m for m in c.get("/v1/models").json()["data"]}
+            one = c.get("/models/beta").json()
+            admin_view = c.get("/admin/rollouts", headers=router.admin).json()
+        finally:
+            c.put("/admin/models/beta/strategy", json={"strategy": None}, headers=router.admin)
+    assert admin_view["strategies"]["beta"] == "round_robin"
+    assert listed["beta"]["strategy"] == "round_robin"
+    assert one["strategy"] == "round_robin"
