@@ -21,11 +21,18 @@ def _error(resp: httpx.Response) -> dict[str, str]:
     return body["error"]
 
 
-def test_health(router: RouterHarness) -> None:
+def test_health_is_not_ready_while_a_served_model_has_no_instance(router: RouterHarness) -> None:
     with router.client() as c:
-        body = c.get("/health").json()
-    assert body["status"] == "ok"
+        resp = c.get("/health")
+        live = c.get("/health/live")
+    body = resp.json()
+    # gamma is in the catalog but nothing serves it: not ready, and the body says why.
+    assert resp.status_code == 503
+    assert body["status"] == "starting" and body["ready"] is False
+    assert body["readiness"]["alpha"] == {"ready": True, "routable_instances": 2, "versions": ["v1"]}
+    assert body["readiness"]["gamma"]["ready"] is False
     assert body["healthy_instances"] == 3
+    assert live.status_code == 200
 
 
 def test_chat_completion_has_openai_shape_and_route_headers(router: RouterHarness) -> None:
