@@ -20,12 +20,12 @@ from router.snapshot import SnapshotStore
 from routing import breaker, outlier, retry
 from routing.breaker import HealthState
 from routing.instances import Instance
+from routing.outcome import Outcome
 from routing.outlier import DEFAULT_POLICY, OutlierPolicy
 from routing.retry import (
     AttemptRecord,
     AvailableInstances,
     BudgetPolicy,
-    Outcome,
     RequestRetries,
     Retry,
     RetryBudget,

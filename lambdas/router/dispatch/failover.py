@@ -13,10 +13,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 import orjson
 
+from router.dispatch.admitted import AdmittedInstances
 from router.dispatch.completion import call_hook
 from router.dispatch.openai_wire import (
     answer_text,
@@ -24,6 +24,7 @@ from router.dispatch.openai_wire import (
     finish_answer,
     upstream_payload,
 )
+from router.dispatch.ports import InstancePicker, PassiveHealth, RetryGovernor
 from router.dispatch.relay import RelayEnds, relay
 from router.dispatch.types import (
     Answer,
@@ -44,100 +45,17 @@ from router.upstream.base import (
     check_buffered_body,
 )
 from routing.instances import Instance
+from routing.outcome import Outcome
 from routing.retry import (
     AttemptRecord,
     Candidate,
-    Outcome,
     RequestRetries,
     Retry,
-    RetryPolicy,
     Stop,
-    Target,
     plan_first_attempt,
 )
 
 logger = logging.getLogger("motherfluxer.router")
-
-
-class InstancePicker(Protocol):
-    def __call__(self, model: str, version: str, exclude: set[str]) -> Instance | None: ...
-
-
-class PassiveHealth(Protocol):
-    def admit(self, instance: Instance) -> float | None:
-        """None to skip the instance, else the probe timeout this attempt must respect (0:
-        not a probe)."""
-
-    def record(self, instance: Instance, outcome: Outcome, latency_ms: float) -> None: ...
-
-    def cool_down(self, instance: Instance, seconds: float) -> None: ...
-
-
-class RetryGovernor(Protocol):
-    policy: RetryPolicy
-
-    def now(self) -> float: ...
-
-    def begin(self) -> None: ...
-
-    def end(self) -> None: ...
-
-    def decide(
-        self, request: RequestRetries, last: AttemptRecord, available: _Admitted
-    ) -> Retry | Stop: ...
-
-    def retry_done(self, succeeded: bool = False) -> None: ...
-
-
-class _Admitted:
-    """The instances one request may use, best first, each admitted by the breaker once.
-
-    `decide` asks for a candidate's instances several times; admitting (which claims a
-    half-open probe) must happen once per instance, so admissions are remembered here.
-    """
-
-    def __init__(
-        self,
-        pick: InstancePicker,
-        health: PassiveHealth,
-        usable: Callable[[Instance], bool],
-        request: RequestRetries,
-    ) -> None:
-        self._pick = pick
-        self._health = health
-        self._usable = usable
-        self._request = request
-        self.held: dict[str, tuple[Instance, float]] = {}
-        self._refused: set[str] = set()
-
-    def __call__(self, candidate: Candidate) -> list[str]:
-        tried = self._request.tried()
-        for iid, (inst, _) in self.held.items():
-            if iid not in tried and (inst.model, inst.version) == (
-                candidate.model,
-                candidate.version,
-            ):
-                return [iid]
-        exclude = tried | self._refused | set(self.held)
-        while (inst := self._pick(candidate.model, candidate.version, exclude)) is not None:
-            timeout = self._health.admit(inst) if self._usable(inst) else None
-            if timeout is None:
-                self._refused.add(inst.instance_id)
-                exclude.add(inst.instance_id)
-                continue
-            self.held[inst.instance_id] = (inst, timeout)
-            return [inst.instance_id]
-        return []
-
-    def take(self, target: Target) -> tuple[Instance, float]:
-        return self.held.pop(target.instance_id)
-
-    def release_unused(self) -> None:
-        # A probe that was claimed but never sent: the breaker may let the next request probe.
-        for inst, timeout in self.held.values():
-            if timeout > 0:
-                self._health.record(inst, Outcome.cancelled, 0.0)
-        self.held.clear()
 
 
 class Dispatcher:
@@ -194,7 +112,7 @@ class Dispatcher:
         plan = RequestRetries(
             deadline=deadline, plan=tuple(Candidate(m, v) for m, v in req.candidates)
         )
-        admitted = _Admitted(pick, self._health, lambda i: i.kind in self._clients, plan)
+        admitted = AdmittedInstances(pick, self._health, lambda i: i.kind in self._clients, plan)
         step: Retry | Stop = plan_first_attempt(
             plan, admitted, self._retries.now(), self._retries.policy
         )
@@ -315,18 +233,8 @@ class Dispatcher:
             # The instance refused the request itself (e.g. too many tokens): pass its error
             # on in our shape without any upstream detail beyond its message.
             body = client_error_body(body, reply.status)
-        outcome = DispatchOutcome(
-            request_id=req.request_id,
-            model=model,
-            version=route.version,
-            instance_id=route.instance_id,
-            status=reply.status,
-            usage=usage,
-            attempts=route.attempts,
-            latency_ms=(time.perf_counter() - req.started) * 1000,
-            overhead_ms=route.overhead_ms or 0.0,
-            fallback=fallback,
-            text=text,
+        outcome = DispatchOutcome.ended(
+            req, route, reply.status, usage=usage, fallback=fallback, text=text
         )
         await call_hook(on_complete, outcome)
         return BufferedAnswer(status=reply.status, body=body, route=route, parsed=obj)
@@ -342,20 +250,6 @@ class Dispatcher:
             request_id=req.request_id, reason=req.reason, attempts=attempts, task=req.task
         )
         err = give_up_error(stop, route.headers())
-        await call_hook(
-            on_complete,
-            DispatchOutcome(
-                request_id=req.request_id,
-                model=None,
-                version=None,
-                instance_id=None,
-                status=err.status,
-                usage=None,
-                attempts=attempts,
-                latency_ms=(time.perf_counter() - req.started) * 1000,
-                overhead_ms=0.0,
-                fallback=False,
-                error_code=err.code,
-            ),
-        )
+        outcome = DispatchOutcome.ended(req, route, err.status, error_code=err.code)
+        await call_hook(on_complete, outcome)
         raise err

@@ -8,7 +8,6 @@ and the ledger records what happened. See docs/resilience.md, section 4.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -31,7 +30,8 @@ from router.dispatch.types import (
 )
 from router.upstream.base import StreamReply, UpstreamFailure
 from routing.instances import Instance
-from routing.retry import STOP_STATUS, Outcome, stop_for
+from routing.outcome import Outcome
+from routing.retry import STOP_STATUS, stop_for
 
 
 @dataclass(slots=True)
@@ -108,19 +108,8 @@ def relay(
     ) -> None:
         await reply.close()
         ends.release()
-        outcome = DispatchOutcome(
-            request_id=req.request_id,
-            model=model,
-            version=inst.version,
-            instance_id=inst.instance_id,
-            status=status,
-            usage=usage,
-            attempts=route.attempts,
-            latency_ms=(time.perf_counter() - req.started) * 1000,
-            overhead_ms=route.overhead_ms or 0.0,
-            fallback=fallback,
-            error_code=error_code,
-            text=text,
+        outcome = DispatchOutcome.ended(
+            req, route, status, usage=usage, fallback=fallback, error_code=error_code, text=text
         )
         await call_hook_shielded(ends.on_complete, outcome)
 

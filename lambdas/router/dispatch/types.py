@@ -41,6 +41,34 @@ class DispatchOutcome:
     # The answer's text, collected only when the request asked for its history to be kept.
     text: str | None = None
 
+    @classmethod
+    def ended(
+        cls,
+        req: DispatchRequest,
+        route: RouteInfo,
+        status: int,
+        *,
+        usage: Usage | None = None,
+        fallback: bool = False,
+        error_code: str | None = None,
+        text: str | None = None,
+    ) -> DispatchOutcome:
+        """How a dispatch ended, now: its route, status and latency since the request came."""
+        return cls(
+            request_id=req.request_id,
+            model=route.model,
+            version=route.version,
+            instance_id=route.instance_id,
+            status=status,
+            usage=usage,
+            attempts=route.attempts,
+            latency_ms=(time.perf_counter() - req.started) * 1000,
+            overhead_ms=route.overhead_ms or 0.0,
+            fallback=fallback,
+            error_code=error_code,
+            text=text,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchRequest:

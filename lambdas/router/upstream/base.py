@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import orjson
 
 from routing.instances import Instance
-from routing.retry import Outcome
+from routing.outcome import Outcome
 
 # The clients name outcomes through these aliases of the routing library's one enum.
 HTTP_5XX = Outcome.http_5xx
