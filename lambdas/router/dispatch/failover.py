@@ -121,7 +121,11 @@ class Dispatcher:
             while isinstance(step, Retry):
                 is_retry = bool(plan.attempts)
                 if step.delay_s > 0:
-                    await asyncio.sleep(step.delay_s)
+                    try:
+                        await asyncio.sleep(step.delay_s)
+                    except asyncio.CancelledError:
+                        self._retries.retry_done()  # the retry reserved for this attempt
+                        raise
                 inst, probe_timeout = admitted.take(step.target)
                 limit = min(step.timeout_s, probe_timeout) if probe_timeout > 0 else step.timeout_s
                 t0 = time.perf_counter()
