@@ -35,7 +35,7 @@ from router.dispatch.types import (
     RouteInfo,
     Usage,
 )
-from router.errors import give_up_error
+from router.errors import APIError, give_up_error
 from router.upstream.base import (
     BufferedReply,
     StreamReply,
@@ -168,8 +168,7 @@ class Dispatcher:
                 return await self._buffered(req, reply, route, fallback, on_complete)
         finally:
             admitted.release_unused()
-        await self._give_up(req, step, len(plan.attempts), on_complete)
-        raise AssertionError("unreachable")  # _give_up always raises
+        raise await self._give_up(req, step, len(plan.attempts), on_complete)
 
     async def _attempt(
         self, req: DispatchRequest, inst: Instance, model: str, limit: float
@@ -249,11 +248,12 @@ class Dispatcher:
         stop: Stop,
         attempts: int,
         on_complete: CompletionHook | None,
-    ) -> None:
+    ) -> APIError:
+        """The client's error for `stop`, once the failed dispatch is recorded."""
         route = RouteInfo(
             request_id=req.request_id, reason=req.reason, attempts=attempts, task=req.task
         )
         err = give_up_error(stop, route.headers())
         outcome = DispatchOutcome.ended(req, route, err.status, error_code=err.code)
         await call_hook(on_complete, outcome)
-        raise err
+        return err
