@@ -224,7 +224,7 @@ class EmbeddedStack:
         )
         self.children.append(self.router)
         try:
-            wait_http(self.url + "/health", 90, self.router.proc)
+            wait_http(self.url + "/health/live", 90, self.router.proc)
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(
                 f"the router did not come up on port {self.opt.port} ({exc}); is the port free? "
@@ -345,6 +345,8 @@ class EmbeddedStack:
                 for i in range(per_model):
                     self.start_model_server(model, "v1", i)
             self._wait_models({m: per_model for m in wanted})
+            if set(wanted) >= {m["id"] for m in self.catalog["models"]}:  # the "ready" line waits
+                wait_http(self.url + "/health/ready", self.opt.ready_timeout_s, self.router.proc)
         except BaseException:
             self.stop()
             raise

@@ -1,25 +1,19 @@
-"""Typed failures the router turns into `{"error": {"type", "message", "code"}}` responses."""
+"""The accounts package's failures: members of the router's one error hierarchy.
+
+Each keeps its HTTP status, error type and code here; `router.errors` renders them in the one
+`{"error": {"type", "message", "param", "code"}}` shape.
+"""
 
 from __future__ import annotations
 
+from router.errors import APIError
 
-class AccountsError(Exception):
-    """Base class: carries the HTTP status, error type/code and an optional Retry-After."""
 
-    status: int = 500
-    type: str = "server_error"
-    code: str = "internal_error"
+class AccountsError(APIError):
+    """Base class of the accounts failures (an optional Retry-After in seconds)."""
 
     def __init__(self, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-
-    def to_body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"type": self.type, "message": self.message, "code": self.code}}
-
-    def headers(self) -> dict[str, str]:
-        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        super().__init__(message, retry_after=retry_after)
 
 
 class AuthError(AccountsError):

@@ -210,7 +210,7 @@ class AccountsService:
         request_id: str | None = None,
     ) -> Admission:
         """Apply tier rules, shedding, rate limits and the budget reservation, in that order."""
-        if caller.limits.demo_models_only and not model_spec.demo:
+        if not caller.may_use(model_spec):
             raise Forbidden(f"Model {model_spec.id!r} is not available without an API key.")
         granted = caller.clamp_max_tokens(max_tokens, model_spec.max_output_tokens)
         reserved_tokens = prompt_tokens + granted

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from routing.catalog import ModelSpec
 
 Tier = Literal["demo", "registered", "admin"]
 TIERS: tuple[Tier, ...] = ("demo", "registered", "admin")
@@ -70,6 +73,10 @@ class Caller:
     def subject(self) -> str:
         """The per-subject rate-limit identity: user id, or the client IP for demo."""
         return self.user_id or f"ip:{self.client_ip or 'unknown'}"
+
+    def may_use(self, model: ModelSpec) -> bool:
+        """The demo rule, in one place: without a key only the catalog's demo models."""
+        return model.demo or not self.limits.demo_models_only
 
     def clamp_max_tokens(self, requested: int | None, model_max: int) -> int:
         """The max_tokens the router must send upstream for this caller."""

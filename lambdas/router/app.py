@@ -11,19 +11,21 @@ from typing import Any
 from fastapi import FastAPI
 
 from router.api import admin, completions, health, inference, instances, models
-from router.errors import install_error_handlers
-from router.hooks import OpenHooks
+from router.error_handlers import install_error_handlers
 from router.metrics import RouterMetrics
 from router.middleware import BodyLimitMiddleware
+from router.pipeline import OpenPolicy, Policy
 from router.services import Services
 
 logger = logging.getLogger("motherfluxer.router")
+
+PolicyFactory = Callable[[Services], Policy]
 
 
 def create_app(
     services_factory: Callable[[], Services],
     *,
-    hooks_factory: Callable[[Services], Any] | None = None,
+    policy_factory: PolicyFactory | None = None,
     extra_routers: list[Any] | None = None,
     max_body_bytes: int = 1_048_576,
 ) -> FastAPI:
@@ -32,14 +34,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "services", None) is None:
-            _attach(app, services_factory, hooks_factory)
-        start = getattr(app.state.hooks, "start", None)
-        if start is not None:
-            await start()
+            _attach(app, services_factory, policy_factory)
+        await app.state.policy.start()
         try:
             yield
         finally:
-            await app.state.hooks.aclose()
+            await app.state.policy.aclose()
             await app.state.services.aclose()
 
     # FastAPI's built-in OpenTelemetry checks its providers on every request; the router
@@ -59,23 +59,21 @@ def create_app(
         app.include_router(module.router)
     for extra in extra_routers or []:
         app.include_router(extra)
-    if extra_routers:
-        from router.accounts_hooks import install_handlers
-
-        install_handlers(app)
     app.state.services = None
-    app.state.factories = (services_factory, hooks_factory)
+    app.state.factories = (services_factory, policy_factory)
     return app
 
 
-def _attach(app: FastAPI, services_factory: Callable[[], Services], hooks_factory: Any) -> None:
+def _attach(
+    app: FastAPI, services_factory: Callable[[], Services], policy_factory: PolicyFactory | None
+) -> None:
     svc = services_factory()
     app.state.services = svc
-    app.state.hooks = hooks_factory(svc) if hooks_factory else OpenHooks(RouterMetrics())
+    app.state.policy = policy_factory(svc) if policy_factory else OpenPolicy(RouterMetrics())
 
 
 def ensure_started(app: FastAPI) -> None:
     """For hosts without lifespan events (Mangum with lifespan off): build services once."""
     if getattr(app.state, "services", None) is None:
-        services_factory, hooks_factory = app.state.factories
-        _attach(app, services_factory, hooks_factory)
+        services_factory, policy_factory = app.state.factories
+        _attach(app, services_factory, policy_factory)

@@ -1,28 +1,28 @@
-"""Typed API errors and the handlers that turn every failure into the OpenAI error shape.
+"""The one error hierarchy of the router and the accounts package, and its one wire shape.
 
-Clients only ever see `{"error": {"type", "message", "code"}}`: no stack trace, no key, no
-internal address. Messages are written for the caller, never copied from an exception.
+Clients only ever see `{"error": {"type", "message", "param", "code"}}` (`param` names the
+offending request field, or is null): no stack trace, no key, no internal address. Messages are
+written for the caller, never copied from an exception. This module imports no web framework,
+so the accounts package and the Lambdas without FastAPI can use it; `router.error_handlers`
+installs the renderers on the app.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
 
-logger = logging.getLogger("motherfluxer.router")
+from routing.retry import Stop
 
 
 class APIError(Exception):
     """An error the client is meant to see."""
 
-    status = 500
-    type = "internal_error"
-    code = "internal_error"
+    status: int = 500
+    type: str = "server_error"
+    code: str = "internal_error"
+    param: str | None = None
 
     def __init__(
         self,
@@ -30,7 +30,9 @@ class APIError(Exception):
         *,
         code: str | None = None,
         status: int | None = None,
+        param: str | None = None,
         headers: dict[str, str] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -38,7 +40,21 @@ class APIError(Exception):
             self.code = code
         if status is not None:
             self.status = status
-        self.headers = headers or {}
+        if param is not None:
+            self.param = param
+        self.retry_after = retry_after
+        self._headers = dict(headers or {})
+        if retry_after is not None:
+            self._headers["Retry-After"] = str(retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+    def add_headers(self, headers: dict[str, str]) -> None:
+        self._headers.update(headers)
+
+    def to_body(self) -> dict[str, dict[str, Any]]:
+        return error_dict(self.type, self.message, self.code, self.param)
 
 
 class BadRequest(APIError):
@@ -66,7 +82,9 @@ class PayloadTooLarge(APIError):
 
 
 class Unprocessable(APIError):
-    status, type, code = 422, "invalid_request_error", "validation_error"
+    """Well-formed and schema-valid, but nothing can serve it (e.g. no capable model)."""
+
+    status, type, code = 422, "invalid_request_error", "unprocessable"
 
 
 class RateLimited(APIError):
@@ -85,72 +103,46 @@ class UpstreamTimeout(APIError):
     status, type, code = 504, "timeout_error", "upstream_timeout"
 
 
-def error_body(type_: str, message: str, code: str) -> bytes:
-    return orjson.dumps({"error": {"type": type_, "message": message, "code": code}})
+def error_dict(
+    type_: str, message: str, code: str, param: str | None = None
+) -> dict[str, dict[str, Any]]:
+    return {"error": {"type": type_, "message": message, "param": param, "code": code}}
 
 
-def error_response(err: APIError, extra_headers: dict[str, str] | None = None) -> Response:
-    headers = dict(err.headers)
-    if extra_headers:
-        headers.update(extra_headers)
-    return Response(
-        error_body(err.type, err.message, err.code),
-        status_code=err.status,
-        media_type="application/json",
-        headers=headers,
-    )
+def error_body(type_: str, message: str, code: str, param: str | None = None) -> bytes:
+    return orjson.dumps(error_dict(type_, message, code, param))
 
 
-_STATUS_TYPES = {
-    400: ("invalid_request_error", "bad_request"),
-    401: ("authentication_error", "invalid_api_key"),
-    403: ("permission_error", "forbidden"),
-    404: ("not_found_error", "not_found"),
-    405: ("invalid_request_error", "method_not_allowed"),
-    413: ("invalid_request_error", "payload_too_large"),
-    422: ("invalid_request_error", "validation_error"),
-    429: ("rate_limit_error", "rate_limited"),
+# How the dispatcher's typed give-ups (routing.retry.Stop) read to a client.
+_GIVE_UPS: dict[str, tuple[type[APIError], str, str]] = {
+    "no_healthy_instance": (
+        ServiceUnavailable,
+        "no_healthy_instance",
+        "no healthy instance can serve this request right now",
+    ),
+    "retry_budget_exhausted": (
+        ServiceUnavailable,
+        "retry_budget_exhausted",
+        "upstream instances are failing and the retry budget is spent",
+    ),
+    "upstream_overloaded": (
+        RateLimited,
+        "upstream_overloaded",
+        "the model instances are overloaded; retry later",
+    ),
+    "upstream_timeout": (
+        UpstreamTimeout,
+        "upstream_timeout",
+        "the model instance did not answer in time",
+    ),
 }
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        # The message of a pydantic error never contains the submitted value, only its rule.
-        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "request body is invalid"
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    async def _api_error(_: Request, exc: APIError) -> Response:
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
-        for err in exc.errors():
-            if err.get("type") == "json_invalid":
-                return error_response(
-                    BadRequest("request body is not valid JSON", code="invalid_json")
-                )
-        return error_response(Unprocessable(_describe_validation(exc)))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        type_, code = _STATUS_TYPES.get(exc.status_code, ("api_error", "error"))
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        if exc.status_code == 404 and message == "Not Found":
-            message = "no such route"
-        return Response(
-            error_body(type_, message, code),
-            status_code=exc.status_code,
-            media_type="application/json",
-            headers=getattr(exc, "headers", None) or {},
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        # Logged with its trace for operators; the client gets a generic message.
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(APIError("internal error; the request was not completed"))
+def give_up_error(stop: Stop, headers: dict[str, str]) -> APIError:
+    cls, code, message = _GIVE_UPS.get(
+        stop.reason, (UpstreamError, "upstream_failed", "the model instance failed to answer")
+    )
+    err = cls(message, code=code, headers=headers, retry_after=stop.retry_after_s)
+    if stop.status is not None:
+        err.status = stop.status
+    return err

@@ -14,13 +14,13 @@ from router.services import Services, build_services
 from router.settings import Settings
 
 
-def _hooks_factory(settings: Settings) -> Any:
+def _policy_factory(settings: Settings) -> Any:
     if not (settings.database_url or settings.database_secret):
         return None
     # Accounts need PostgreSQL and Redis; without them the router runs open (spine mode).
-    from router.accounts_hooks import AccountsHooks
+    from router.accounts_policy import AccountsPolicy
 
-    return lambda svc: AccountsHooks.from_settings(svc)
+    return AccountsPolicy
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -32,11 +32,11 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         return build_services(settings, catalog=catalog, routing_config=routing_config)
 
     extra: list[Any] = []
-    hooks = _hooks_factory(settings)
-    if hooks is not None:
-        from router.accounts_hooks import accounts_routers
+    policy = _policy_factory(settings)
+    if policy is not None:
+        from router.accounts_policy.routes import accounts_routers
 
         extra = accounts_routers()
     return create_app(
-        services, hooks_factory=hooks, extra_routers=extra, max_body_bytes=settings.max_body_bytes
+        services, policy_factory=policy, extra_routers=extra, max_body_bytes=settings.max_body_bytes
     )

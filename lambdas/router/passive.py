@@ -17,11 +17,21 @@ from collections.abc import Callable
 
 from registry.repository import ConcurrentUpdate, InstanceNotFound
 from router.snapshot import SnapshotStore
-from routing import breaker, outlier
+from routing import breaker, outlier, retry
 from routing.breaker import HealthState
 from routing.instances import Instance
+from routing.outcome import Outcome
 from routing.outlier import DEFAULT_POLICY, OutlierPolicy
-from routing.retry import BudgetPolicy, Outcome, RetryBudget, RetryPolicy, backoff_delay
+from routing.retry import (
+    AttemptRecord,
+    AvailableInstances,
+    BudgetPolicy,
+    RequestRetries,
+    Retry,
+    RetryBudget,
+    RetryPolicy,
+    Stop,
+)
 
 logger = logging.getLogger("motherfluxer.router")
 
@@ -74,7 +84,7 @@ class BreakerHealth:
             )
         return decision.probe_timeout or self._policy.probe_timeout_s
 
-    def record(self, instance: Instance, outcome: str, latency_ms: float) -> None:
+    def record(self, instance: Instance, outcome: Outcome | str, latency_ms: float) -> None:
         event = Outcome(outcome)
         iid = instance.instance_id
         if self._probes.get(iid):
@@ -164,21 +174,30 @@ def _claim(stored: Instance, now: float, policy: OutlierPolicy) -> Instance | No
     return decision.claim.applied_to(stored)
 
 
+# The router never sends one request to the same instance twice: the instance that just failed
+# is the least likely to answer at once, and another copy or the fallback usually exists.
+ROUTER_RETRY_POLICY = RetryPolicy(retry_same_instance=False)
+
+
 class BudgetedRetries:
-    """Envoy-style retry budget plus capped exponential backoff with full jitter."""
+    """The process's retry budget and randomness, feeding the pure `routing.retry.decide`."""
 
     def __init__(
         self,
         *,
         budget: BudgetPolicy = BudgetPolicy(),
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = ROUTER_RETRY_POLICY,
         rng: random.Random | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.budget = RetryBudget(budget)
         self.policy = policy
         self._rng = rng or random.Random()
         self._clock = clock
+
+    def now(self) -> float:
+        """The clock request deadlines are measured on (`time.perf_counter` by default)."""
+        return self._clock()
 
     def begin(self) -> None:
         self.budget.request_started(self._clock())
@@ -186,16 +205,15 @@ class BudgetedRetries:
     def end(self) -> None:
         self.budget.request_finished()
 
-    def allow_retry(self) -> bool:
-        return self.budget.try_acquire(self._clock())
+    def decide(
+        self, request: RequestRetries, last: AttemptRecord, available: AvailableInstances
+    ) -> Retry | Stop:
+        # A Retry has reserved one retry from the budget: `retry_done` gives it back.
+        return retry.decide(
+            request, last, self._clock(), self._rng, available, self.budget, self.policy
+        )
 
     def retry_done(self, succeeded: bool = False) -> None:
         self.budget.release()
         if succeeded:
             self.budget.refund()
-
-    def backoff_s(self, retry_number: int, retry_after: float | None, remaining_s: float) -> float:
-        # Failover goes to a different instance, so the failed one's Retry-After does not apply
-        # here (it becomes that instance's cool-down); only the jittered backoff does.
-        wait = backoff_delay(retry_number - 1, self._rng, self.policy)
-        return max(0.0, min(wait, remaining_s - self.policy.min_attempt_timeout_s))

@@ -95,6 +95,11 @@ class RoutingFacade:
         self.rollouts = table
         self._applied_config = snap.config
 
+    def live_catalog(self, snap: Snapshot) -> Catalog:
+        """The catalog every view shows (`/v1/models`, admin, routing): with run-time changes."""
+        self.sync(snap)
+        return self.catalog
+
     def change_rollout(self, model: str, change: dict[str, Any]) -> dict[str, float]:
         """Validate an admin change on a copy of the table; returns the new weights."""
         if self.base_catalog.get(model) is None:

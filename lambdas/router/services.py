@@ -25,7 +25,6 @@ logger = logging.getLogger("motherfluxer.router")
 @dataclass
 class Services:
     settings: Settings
-    catalog: Catalog
     routing_config: dict[str, Any]
     repo: InstanceRepository
     store: SnapshotStore
@@ -38,6 +37,12 @@ class Services:
     enrollment: Any = None
     accounts: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The one live catalog: the configured models with the run-time changes operators
+        made (strategies), as of the last snapshot the routing facade applied."""
+        return self.routing.catalog
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -139,14 +144,12 @@ def build_services(
         first_byte_timeout_s=settings.first_byte_timeout_s,
         stall_timeout_s=settings.stall_timeout_s,
         request_timeout_s=settings.request_timeout_s,
-        max_attempts=3,
         on_acquire=store.acquire,
         on_release=store.release,
     )
     routing = RoutingFacade(catalog, store, routing_config=routing_config)
     return Services(
         settings=settings,
-        catalog=catalog,
         routing_config=routing_config,
         repo=repo,
         store=store,

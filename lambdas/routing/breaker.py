@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from routing.instances import BreakerState, Instance
+from routing.outcome import Outcome
 from routing.outlier import DEFAULT_POLICY, OutlierPolicy, ejection_duration, trips
-from routing.retry import Outcome
 
 Phase = Literal["closed", "ejected", "probe_ready", "probing"]
 

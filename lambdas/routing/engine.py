@@ -189,7 +189,7 @@ def decide(
     if not candidates:
         raise ModelNotServed("no routable version of the selected models")
     first = candidates[0]
-    reason = header_safe(f"{reason} [{first.model}@{first.version} {first.strategy}]")
+    reason = _reason_text(f"{reason} [{first.model}@{first.version} {first.strategy}]")
     return Decision(
         mode=mode,
         candidates=tuple(candidates),
@@ -203,6 +203,14 @@ def decide(
         _rng=rng,
         _state=state if state is not None else StrategyState(),
     )
+
+
+_ARROW = " → "
+
+
+def _reason_text(text: str) -> str:
+    """Header-safe text that keeps the arrow reasons use (the router sends it as UTF-8)."""
+    return _ARROW.join(header_safe(part) for part in text.split(_ARROW))
 
 
 class Alternative(BaseModel):

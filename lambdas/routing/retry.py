@@ -13,78 +13,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from random import Random
 from typing import Literal
 
-
-class Outcome(StrEnum):
-    """How one upstream attempt ended, as far as health and retries care."""
-
-    ok = "ok"
-    http_4xx = "http_4xx"
-    http_5xx = "http_5xx"
-    http_429 = "http_429"
-    timeout_connect = "timeout_connect"
-    timeout_first_byte = "timeout_first_byte"
-    timeout_stall = "timeout_stall"
-    conn_refused = "conn_refused"
-    conn_reset = "conn_reset"
-    malformed = "malformed"
-    stream_error = "stream_error"
-    # The client went away; says nothing about the instance.
-    cancelled = "cancelled"
-
-    @property
-    def retryable(self) -> bool:
-        """Worth another attempt (elsewhere) if nothing has reached the client yet."""
-        return self not in _NOT_RETRYABLE
-
-    @property
-    def counts_as_failure(self) -> bool:
-        """Counts towards ejecting the instance (429 is `overloaded`, counted separately)."""
-        return self in _FAILURES
-
-    @property
-    def overloaded(self) -> bool:
-        return self is Outcome.http_429
-
-    @property
-    def is_timeout(self) -> bool:
-        return self in _TIMEOUTS
-
-    @property
-    def neutral(self) -> bool:
-        """Says nothing bad about the instance: it answered, or the client left."""
-        return self in (Outcome.ok, Outcome.http_4xx, Outcome.cancelled)
-
-
-_NOT_RETRYABLE = frozenset({Outcome.ok, Outcome.http_4xx, Outcome.cancelled})
-_TIMEOUTS = frozenset({Outcome.timeout_connect, Outcome.timeout_first_byte, Outcome.timeout_stall})
-_FAILURES = frozenset(
-    {
-        Outcome.http_5xx,
-        Outcome.timeout_connect,
-        Outcome.timeout_first_byte,
-        Outcome.timeout_stall,
-        Outcome.conn_refused,
-        Outcome.conn_reset,
-        Outcome.malformed,
-        Outcome.stream_error,
-    }
-)
-
-
-def classify_status(status: int) -> Outcome:
-    """Outcome of an upstream HTTP status (transport errors are classified by the caller)."""
-    if status == 429:
-        return Outcome.http_429
-    if status >= 500:
-        return Outcome.http_5xx
-    if status >= 400:
-        return Outcome.http_4xx
-    return Outcome.ok
-
+# The outcome enum and the budget live in their own modules; both are part of this one's names.
+from routing.outcome import Outcome as Outcome
+from routing.outcome import classify_status as classify_status
+from routing.retry_budget import BudgetPolicy as BudgetPolicy
+from routing.retry_budget import RetryBudget
 
 # --- backoff and Retry-After -------------------------------------------------------------------
 
@@ -162,89 +98,6 @@ def attempt_timeout(
     return timeout
 
 
-# --- retry budget ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetPolicy:
-    """Two limits, both must allow a retry.
-
-    Concurrency (Envoy's semantics): retries in flight < max(min_concurrent, ratio x active).
-    Volume: within each fixed window, retries <= max(min_per_window, ratio x requests that
-    arrived in that window). The volume limit is what keeps total upstream attempts at or below
-    (1 + ratio) x requests when everything fails, in any window that saw at least
-    min_per_window / ratio requests.
-    """
-
-    ratio: float = 0.2
-    min_concurrent: int = 3
-    min_per_window: int = 3
-    window_s: float = 10.0
-
-
-class RetryBudget:
-    """Per-process retry budget. Not thread-safe: use one per event loop.
-
-    Call `request_started` when a client request arrives and `request_finished` when it ends;
-    call `try_acquire` before each retry and `release` when that retry attempt ends.
-    """
-
-    def __init__(self, policy: BudgetPolicy = BudgetPolicy()) -> None:
-        self.policy = policy
-        self.active_requests = 0
-        self.retries_in_flight = 0
-        self._window_start = -math.inf
-        self._window_requests = 0
-        self._window_retries = 0
-        self.denied = 0
-
-    def _roll(self, now: float) -> None:
-        if now - self._window_start >= self.policy.window_s:
-            # Windows are aligned to multiples of window_s so every process agrees on them.
-            self._window_start = math.floor(now / self.policy.window_s) * self.policy.window_s
-            self._window_requests = 0
-            self._window_retries = 0
-
-    def request_started(self, now: float) -> None:
-        self._roll(now)
-        self.active_requests += 1
-        self._window_requests += 1
-
-    def request_finished(self) -> None:
-        self.active_requests = max(0, self.active_requests - 1)
-
-    def concurrency_limit(self) -> float:
-        return max(self.policy.min_concurrent, self.policy.ratio * self.active_requests)
-
-    def volume_limit(self) -> float:
-        return max(self.policy.min_per_window, self.policy.ratio * self._window_requests)
-
-    def try_acquire(self, now: float) -> bool:
-        """Reserve one retry if both limits allow it."""
-        self._roll(now)
-        if self.retries_in_flight + 1 > self.concurrency_limit():
-            self.denied += 1
-            return False
-        if self._window_retries + 1 > self.volume_limit():
-            self.denied += 1
-            return False
-        self.retries_in_flight += 1
-        self._window_retries += 1
-        return True
-
-    def release(self) -> None:
-        self.retries_in_flight = max(0, self.retries_in_flight - 1)
-
-    def refund(self) -> None:
-        """Give back the window share of a retry that succeeded.
-
-        The budget exists to bound wasted load; a retry that another instance answered was
-        not wasted, and charging it would turn away failover while a single bad instance is
-        still being ejected. At 100 % failure no retry succeeds, so the bound still holds.
-        """
-        self._window_retries = max(0, self._window_retries - 1)
-
-
 # --- failover plan and the decision ------------------------------------------------------------
 
 
@@ -264,6 +117,8 @@ StopReason = Literal[
     "not_retryable",
     "already_streaming",
     "no_healthy_instance",
+    "upstream_overloaded",
+    "retry_budget_exhausted",
     "upstream_timeout",
     "upstream_error",
 ]
@@ -271,9 +126,13 @@ StopReason = Literal[
 # What the client sees for each way of giving up.
 STOP_STATUS: dict[str, int] = {
     "no_healthy_instance": 503,
+    "upstream_overloaded": 429,
+    "retry_budget_exhausted": 503,
     "upstream_timeout": 504,
     "upstream_error": 502,
 }
+# Ways of giving up after which the client should come back later: they get a Retry-After.
+_RETRY_LATER = frozenset({"no_healthy_instance", "upstream_overloaded", "retry_budget_exhausted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +150,8 @@ class AttemptRecord:
     bytes_sent_to_client: int = 0
     # Raw Retry-After header of the upstream answer, if any.
     retry_after: str | None = None
+    # The same, already parsed to seconds by the client that read it (wins over `retry_after`).
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,18 +201,43 @@ def stop_for(outcome: Outcome) -> StopReason:
     """The typed reason for giving up after `outcome` (when no retry is possible)."""
     if outcome.is_timeout:
         return "upstream_timeout"
-    if outcome is Outcome.http_429 or outcome is Outcome.conn_refused:
+    if outcome is Outcome.http_429:
+        # Busy, not broken: the client waits as long as the instance asked.
+        return "upstream_overloaded"
+    if outcome is Outcome.conn_refused:
         # Nobody could take the request: same as having no healthy instance.
         return "no_healthy_instance"
     return "upstream_error"
 
 
-def _stop(reason: StopReason, cooldown: float | None, retry_after_s: float | None) -> Stop:
+def give_up(
+    reason: StopReason, cooldown: float | None = None, retry_after_s: float | None = None
+) -> Stop:
+    """The typed stop for `reason`, with a Retry-After hint where the client should wait."""
     status = STOP_STATUS.get(reason)
     hint = None
-    if reason == "no_healthy_instance":
+    if reason in _RETRY_LATER:
         hint = max(1, math.ceil(retry_after_s)) if retry_after_s else 1
     return Stop(reason=reason, status=status, retry_after_s=hint, cooldown_s=cooldown)
+
+
+_stop = give_up
+
+
+def plan_first_attempt(
+    request: RequestRetries,
+    available: AvailableInstances,
+    now: float,
+    policy: RetryPolicy = RetryPolicy(),
+) -> Retry | Stop:
+    """Where the first attempt goes and its timeout, or why none can start."""
+    target = first_target(request, available)
+    if target is None:
+        return give_up("no_healthy_instance")
+    timeout = attempt_timeout(now, request.deadline, policy)
+    if timeout is None:
+        return give_up("upstream_timeout")
+    return Retry(target=target, delay_s=0.0, timeout_s=timeout)
 
 
 def decide(
@@ -375,7 +261,9 @@ def decide(
     if not outcome.retryable:
         return Stop(reason="not_retryable", status=None)
 
-    retry_after = parse_retry_after(last.retry_after, now if wall_clock is None else wall_clock)
+    retry_after = last.retry_after_s
+    if retry_after is None:
+        retry_after = parse_retry_after(last.retry_after, now if wall_clock is None else wall_clock)
     cooldown = retry_after if retry_after is not None and retry_after > 0 else None
 
     if last.bytes_sent_to_client > 0:
@@ -404,7 +292,7 @@ def decide(
             return _stop(stop_for(outcome), cooldown, retry_after)
 
     if budget is not None and not budget.try_acquire(now):
-        return _stop(stop_for(outcome), cooldown, retry_after)
+        return _stop("retry_budget_exhausted", cooldown, retry_after)
     return Retry(
         target=target, delay_s=delay, timeout_s=timeout, cooldown_s=cooldown, failover=failover
     )

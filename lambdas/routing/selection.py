@@ -3,11 +3,12 @@
 * manual — `model: "<id>"`: that model only; unknown id -> `UnknownModel`, known but with no
   routable instance -> `ModelNotServed` (the router answers 404 for manual requests).
 * auto — `auto_select: true`, `model: "auto"` or nothing: classifier task + scoring.
-* hybrid — `preferred_model` with `fallback_mode`: `"auto"` (then the auto ranking), `"none"`
-  (preferred only) or an explicit list of model ids.
+* hybrid — `preferred_model` with `fallback_mode`: `"auto"` (then the auto ranking, also when
+  the preferred id is unknown), `"none"` (preferred only) or an explicit list of model ids.
 * list — `model: ["a", "b"]` (OpenAI-style preference order): served models in that order.
 
-Errors the router maps to statuses: `UnknownModel` 404, `ModelNotServed` 404 in manual mode and
+Errors the router maps to statuses: `UnknownModel` 404 (a hybrid request with
+`fallback_mode: "auto"` falls back instead), `ModelNotServed` 404 in manual mode and
 503 otherwise, `NoCapableModel` 503.
 """
 
@@ -23,6 +24,8 @@ from routing.scoring import ScoredModel, describe, score_models
 from routing.snapshot import SnapshotIndex
 
 Mode = Literal["manual", "auto", "hybrid", "list"]
+# The route reason of a hybrid request whose preferred model is not in the catalog.
+UNKNOWN_PREFERRED = "preferred {model!r} unknown → auto"
 # Auto mode keeps a few runners-up so a failed model can fail over without a second decision.
 MAX_AUTO_MODELS = 3
 
@@ -152,10 +155,20 @@ def choose_models(
         return ModelChoice("list", tuple(served), reason)
     if mode == "hybrid":
         preferred = str(request.preferred_model)
-        _require_known(catalog, preferred)
         fallback = request.fallback_mode
         if fallback_override is not None:
             fallback = list(fallback_override)
+        if fallback == "auto" and catalog.get(preferred) is None:
+            # Seed 003: "try preferred model first, fall back to auto-selection if
+            # unavailable"; a model this router does not know is unavailable too.
+            auto = _auto(request, cls, catalog, index)
+            return ModelChoice(
+                "hybrid",
+                auto.models,
+                f"{UNKNOWN_PREFERRED.format(model=preferred)}; {auto.reason}",
+                auto.scored,
+            )
+        _require_known(catalog, preferred)
         head = [preferred] if index.is_served(preferred) else []
         state = "served" if head else "not served"
         if fallback == "none":

@@ -93,6 +93,7 @@ async def test_admin_and_user_flow(app, service, model, drainer):
             "error": {
                 "type": "authentication_error",
                 "message": "Invalid API key.",
+                "param": None,
                 "code": "invalid_api_key",
             }
         }

@@ -303,7 +303,18 @@ def test_chat_with_an_image_and_no_vision_model_is_422(http: httpx.Client) -> No
     assert "retry-after" not in resp.headers
 
 
+def test_hybrid_with_an_unknown_preferred_model_answers_from_auto(http: httpx.Client) -> None:
+    resp = infer(http, prompt=CODING_PROMPT, preferred_model="no-such-model", fallback_mode="auto")
+    out = ok_json(resp)
+    assert out["model"] == "tiny-coder" and out["selection_mode"] == "hybrid"
+    reason = resp.headers["x-motherfluxer-route-reason"]
+    assert reason.startswith("preferred 'no-such-model' unknown → auto; ")
+    strict = infer(http, prompt="hi", preferred_model="no-such-model", fallback_mode="none")
+    assert strict.status_code == 404
+
+
 def test_recommend_rejects_a_body_without_prompt(http: httpx.Client) -> None:
     resp = http.post("/models/recommend", json={"requirements": {"prefer_speed": True}})
-    assert resp.status_code == 422
+    assert resp.status_code == 400
+    assert resp.json()["error"]["param"] == "prompt"
     assert "prompt" in resp.json()["error"]["message"]

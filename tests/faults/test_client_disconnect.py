@@ -49,7 +49,7 @@ def test_streams_abandoned_by_the_client_are_accounted_for(
         assert statuses == {499}, "a stream the client left is recorded as such"
 
     app = rig.harness._server.config.app
-    gate = app.state.hooks.service.gate
+    gate = app.state.policy.service.gate
     store = app.state.services.store
     deadline = time.monotonic() + 5
     while (gate.in_flight or store.local_in_flight("good")) and time.monotonic() < deadline:

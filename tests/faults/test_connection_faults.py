@@ -68,3 +68,22 @@ def test_first_byte_timeout_fails_over_buffered_and_streamed(
     records = rig.usage_records()
     assert {r["status"] for r in records.values()} == {200}
     assert {r["instance_id"] for r in records.values()} == {"good"}
+
+
+def test_every_instance_refusing_is_a_503_with_retry_after(
+    make_rig: RigFactory, upstreams: Upstreams
+) -> None:
+    # One retry engine: nobody listening anywhere reads as "no healthy instance" (503 and
+    # Retry-After, as routing.retry decides), not as a failed answer (502).
+    rig = make_rig()
+    add_ranked(rig, upstreams, "bad", "good")
+    for handle in upstreams.values():
+        handle.set_fault("refuse")
+
+    reply = rig.chat()
+
+    assert reply.status == 503, reply.body
+    assert reply.error["code"] == "no_healthy_instance"
+    assert int(reply.headers["retry-after"]) >= 1
+    assert reply.headers["x-motherfluxer-attempts"] == "2"
+    assert rig.usage_records()[reply.request_id]["status"] == 503

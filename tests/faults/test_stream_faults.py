@@ -35,7 +35,7 @@ def assert_cut_with_error_event(reply: Reply) -> None:
     assert "Hello from bad" in reply.text()
     assert len(errors) == 1 and reply.events[-1] is errors[0], reply.events
     err = errors[0]["error"]
-    assert set(err) == {"type", "message", "code"}
+    assert set(err) == {"type", "message", "param", "code"}
     assert "127.0.0.1" not in err["message"]
     assert not reply.done
     # Nothing that is not JSON may reach the client: the OpenAI SDK would choke on it.

@@ -150,7 +150,7 @@ def test_client_errors_are_passed_through() -> None:
         (Outcome.timeout_first_byte, "upstream_timeout", 504),
         (Outcome.timeout_connect, "upstream_timeout", 504),
         (Outcome.conn_refused, "no_healthy_instance", 503),
-        (Outcome.http_429, "no_healthy_instance", 503),
+        (Outcome.http_429, "upstream_overloaded", 429),
     ],
 )
 def test_typed_give_up_when_attempts_run_out(outcome: Outcome, reason: str, status: int) -> None:
@@ -161,7 +161,7 @@ def test_typed_give_up_when_attempts_run_out(outcome: Outcome, reason: str, stat
         decision = decide(req, failed(name, outcome), 0.0, Random(1), live)
     assert isinstance(decision, Stop)
     assert (decision.reason, decision.status) == (reason, status)
-    if status == 503:
+    if status in (429, 503):
         assert decision.retry_after_s is not None and decision.retry_after_s >= 1
 
 
@@ -193,12 +193,12 @@ def test_retry_after_beyond_the_deadline_fails_over_instead_of_waiting() -> None
     assert decision.delay_s < 1.0
 
 
-def test_retry_after_beyond_the_deadline_and_no_fallback_is_a_503() -> None:
+def test_retry_after_beyond_the_deadline_and_no_fallback_is_a_429_with_it() -> None:
     live = pools({PRIMARY: ["a"]})
     last = failed("a", Outcome.http_429, retry_after="30")
     decision = decide(request(deadline=10.0), last, 0.0, Random(1), live)
     assert isinstance(decision, Stop)
-    assert (decision.status, decision.retry_after_s) == (503, 30)
+    assert (decision.status, decision.retry_after_s) == (429, 30)
 
 
 def test_no_time_left_is_a_504() -> None:

@@ -16,15 +16,24 @@ CHAT = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 
 def _error(resp: httpx.Response) -> dict[str, str]:
     body = resp.json()
     assert set(body) == {"error"}
-    assert {"type", "message", "code"} <= set(body["error"])
+    # OpenAI's error shape: `param` is always there (null when no one field is to blame).
+    assert set(body["error"]) == {"type", "message", "param", "code"}
     return body["error"]
 
 
-def test_health(router: RouterHarness) -> None:
+def test_health_is_not_ready_while_a_served_model_has_no_instance(router: RouterHarness) -> None:
     with router.client() as c:
-        body = c.get("/health").json()
-    assert body["status"] == "ok"
+        resp = c.get("/health")
+        live = c.get("/health/live")
+    body = resp.json()
+    # gamma is in the catalog but nothing serves it: not ready, and the body says why.
+    assert resp.status_code == 503
+    assert body["status"] == "starting" and body["ready"] is False
+    alpha = {"ready": True, "routable_instances": 2, "versions": ["v1"]}
+    assert body["readiness"]["alpha"] == alpha
+    assert body["readiness"]["gamma"]["ready"] is False
     assert body["healthy_instances"] == 3
+    assert live.status_code == 200
 
 
 def test_chat_completion_has_openai_shape_and_route_headers(router: RouterHarness) -> None:
@@ -94,13 +103,42 @@ def test_malformed_json_is_400(router: RouterHarness) -> None:
     assert _error(resp)["code"] == "invalid_json"
 
 
-def test_schema_violation_is_422_without_echoing_input(router: RouterHarness) -> None:
+def test_schema_violation_is_400_naming_the_field_without_echoing_input(
+    router: RouterHarness,
+) -> None:
     with router.client() as c:
         resp = c.post("/v1/chat/completions", json={"model": "alpha", "messages": "sekrit-value"})
-    assert resp.status_code == 422
+    assert resp.status_code == 400
     err = _error(resp)
+    assert err["type"] == "invalid_request_error"
+    assert err["param"] == "messages"
     assert "messages" in err["message"]
     assert "sekrit-value" not in resp.text
+
+
+def test_inference_schema_violation_is_400_naming_the_field(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/inference", json={"prompt": "hi", "max_length": 0})
+        unknown = c.post("/inference", json={"prompt": "hi", "colour": "blue"})
+    assert resp.status_code == 400
+    assert _error(resp)["param"] == "max_length"
+    assert unknown.status_code == 400
+    assert _error(unknown)["param"] == "colour"
+
+
+def test_errors_without_a_field_still_carry_param_null(router: RouterHarness) -> None:
+    with router.client() as c:
+        missing = c.post("/v1/chat/completions", json={**CHAT, "model": "no-such-model"})
+        no_route = c.get("/no/such/route")
+    for resp in (missing, no_route):
+        assert _error(resp)["param"] is None
+
+
+def test_assistant_messages_carry_refusal_null(router: RouterHarness) -> None:
+    with router.client() as c:
+        resp = c.post("/v1/chat/completions", json={**CHAT, "model": "alpha"})
+    message = resp.json()["choices"][0]["message"]
+    assert "refusal" in message and message["refusal"] is None
 
 
 def test_unknown_model_is_404(router: RouterHarness) -> None:
@@ -199,7 +237,7 @@ def test_inference_manual_model_without_healthy_instance_is_404(
             router.refresh()
 
 
-def test_unknown_required_capability_is_422(router: RouterHarness) -> None:
+def test_unknown_required_capability_is_400(router: RouterHarness) -> None:
     with router.client() as c:
         resp = c.post(
             "/v1/chat/completions",
@@ -209,5 +247,41 @@ def test_unknown_required_capability_is_422(router: RouterHarness) -> None:
                 "requirements": {"required_capabilities": ["telepathy"]},
             },
         )
-    assert resp.status_code == 422
-    assert "required_capabilities" in _error(resp)["message"]
+    assert resp.status_code == 400
+    err = _error(resp)
+    assert str(err["param"]).startswith("requirements.required_capabilities")
+    assert "required_capabilities" in err["message"]
+
+
+def test_hybrid_with_an_unknown_preferred_model_falls_back_to_auto(router: RouterHarness) -> None:
+    body = {"prompt": "hello there", "max_length": 4, "preferred_model": "no-such-model"}
+    with router.client() as c:
+        auto = c.post("/inference", json={**body, "fallback_mode": "auto"})
+        default = c.post("/inference", json=body)
+        none = c.post("/inference", json={**body, "fallback_mode": "none"})
+    for resp in (auto, default):
+        assert resp.status_code == 200, resp.text
+        reason = resp.headers["x-motherfluxer-route-reason"]
+        assert reason.startswith("preferred 'no-such-model' unknown → auto; auto: ")
+        assert resp.json()["route_reason"] == reason
+        assert resp.json()["model"] in ("alpha", "beta")
+    assert none.status_code == 404
+    assert _error(none)["code"] == "model_not_found"
+
+
+def test_models_list_and_admin_view_read_one_live_catalog(router: RouterHarness) -> None:
+    with router.client() as c:
+        changed = c.put(
+            "/admin/models/beta/strategy", json={"strategy": "round_robin"}, headers=router.admin
+        )
+        assert changed.status_code == 200, changed.text
+        try:
+            router.refresh()
+            listed = {m["id"]: m for m in c.get("/v1/models").json()["data"]}
+            one = c.get("/models/beta").json()
+            admin_view = c.get("/admin/rollouts", headers=router.admin).json()
+        finally:
+            c.put("/admin/models/beta/strategy", json={"strategy": None}, headers=router.admin)
+    assert admin_view["strategies"]["beta"] == "round_robin"
+    assert listed["beta"]["strategy"] == "round_robin"
+    assert one["strategy"] == "round_robin"

@@ -173,9 +173,17 @@ def test_hybrid_fallback_none_and_explicit_list() -> None:
     assert [c.model for c in _decide(listed, _without("writer")).candidates] == ["tiny", "coder"]
 
 
-def test_hybrid_unknown_preferred_is_unknown_model() -> None:
+def test_hybrid_unknown_preferred_falls_back_to_auto_and_says_so() -> None:
+    d = _decide(RequestView(prompt="Write a Python class for a stack", preferred_model="nope"))
+    assert d.mode == "hybrid" and d.model == "coder"
+    assert d.reason.startswith("preferred 'nope' unknown → auto; auto: task=coding")
+
+
+def test_hybrid_unknown_preferred_without_auto_fallback_is_unknown_model() -> None:
     with pytest.raises(UnknownModel):
-        _decide(RequestView(prompt="hi", preferred_model="nope"))
+        _decide(RequestView(prompt="hi", preferred_model="nope", fallback_mode="none"))
+    with pytest.raises(UnknownModel):
+        _decide(RequestView(prompt="hi", preferred_model="nope", fallback_mode=["tiny"]))
 
 
 def test_openai_model_list_is_preference_order() -> None:

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from router.api.completions import route_and_dispatch
 from router.api.deps import services
-from router.errors import BadRequest, Unprocessable
+from router.dispatch import BufferedAnswer
+from router.errors import BadRequest
+from router.pipeline import ParsedRequest, render, run_pipeline
 from router.requests import InferenceRequest
 from routing.request_view import RequestView
 
@@ -37,7 +38,11 @@ async def inference(request: Request, body: InferenceRequest) -> Response:
     started = time.perf_counter()
     mode = _mode(body)
     if body.fallback_mode is not None and mode != "hybrid":
-        raise BadRequest("fallback_mode applies only with preferred_model", code="invalid_fallback")
+        raise BadRequest(
+            "fallback_mode applies only with preferred_model",
+            code="invalid_fallback",
+            param="fallback_mode",
+        )
     view = RequestView(
         prompt=body.prompt,
         model=body.model if mode == "manual" else None,
@@ -55,41 +60,38 @@ async def inference(request: Request, body: InferenceRequest) -> Response:
     if body.stream:
         # Streamed, the answer is the OpenAI text-completion SSE; the route headers say the rest.
         payload["stream"] = True
-        return await route_and_dispatch(
-            request,
-            path="/v1/completions",
-            payload=payload,
-            view=view,
-            stream=True,
-            manual_not_served_404=True,
-        )
-    response = await route_and_dispatch(
-        request,
-        path="/v1/completions",
-        payload=payload,
-        view=view,
-        stream=False,
-        manual_not_served_404=True,
+    parsed = ParsedRequest(
+        "/v1/completions", payload, view, body.stream, manual_not_served_404=True
     )
-    if response.status_code != 200:
-        return response
-    upstream = orjson.loads(response.body)
+    answer = await run_pipeline(request, parsed)
+    if not isinstance(answer, BufferedAnswer) or answer.parsed is None:
+        return render(answer)
+    return _inference_response(answer, mode, started)
+
+
+def _inference_response(answer: BufferedAnswer, mode: str, started: float) -> Response:
+    upstream = answer.parsed or {}
     choice = (upstream.get("choices") or [{}])[0]
-    headers = {k: v for k, v in response.headers.items() if k.startswith("x-")}
+    route = answer.route
     result = {
         "id": upstream.get("id"),
         "generated_text": choice.get("text", ""),
         "finish_reason": choice.get("finish_reason"),
-        "model": headers.get("x-motherfluxer-model"),
-        "version": headers.get("x-motherfluxer-version"),
-        "instance": headers.get("x-motherfluxer-instance"),
+        "model": route.model,
+        "version": route.version,
+        "instance": route.instance_id,
         "selection_mode": mode,
-        "task": headers.get("x-motherfluxer-task"),
-        "route_reason": headers.get("x-motherfluxer-route-reason"),
+        "task": route.task,
+        "route_reason": route.reason,
         "usage": upstream.get("usage"),
         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    return Response(orjson.dumps(result), media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(result),
+        status_code=answer.status,
+        media_type="application/json",
+        headers=route.headers(),
+    )
 
 
 @router.post("/models/recommend")
@@ -119,17 +121,27 @@ async def _recommend(request: Request, body: object) -> Response:
 
 def _recommend_view(body: object) -> RequestView:
     if not isinstance(body, dict):
-        raise Unprocessable("body must be a JSON object")
+        raise BadRequest("body must be a JSON object", code="invalid_parameter")
     requirements = body.get("requirements") or {}
     messages = body.get("messages")
     try:
         if messages is not None:
             if not isinstance(messages, list) or not messages:
-                raise Unprocessable("messages must be a non-empty list")
+                raise BadRequest(
+                    "messages must be a non-empty list", code="invalid_parameter", param="messages"
+                )
             return RequestView.from_messages(messages, requirements=requirements)
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
-            raise Unprocessable("give 'prompt' (a string) or 'messages' (OpenAI chat messages)")
+            raise BadRequest(
+                "give 'prompt' (a string) or 'messages' (OpenAI chat messages)",
+                code="invalid_parameter",
+                param="prompt",
+            )
         return RequestView(prompt=prompt, requirements=requirements)
     except ValidationError as exc:
-        raise Unprocessable(f"invalid requirements: {exc.errors()[0].get('msg')}") from None
+        raise BadRequest(
+            f"invalid requirements: {exc.errors()[0].get('msg')}",
+            code="invalid_parameter",
+            param="requirements",
+        ) from None

@@ -58,7 +58,7 @@ async def list_models(request: Request) -> dict[str, Any]:
     snap = await svc.store.get()
     now = time.time()
     data = []
-    for spec in svc.catalog.models:
+    for spec in svc.routing.live_catalog(snap).models:
         live = _live(spec, snap, now)
         data.append(
             {
@@ -76,10 +76,10 @@ async def list_models(request: Request) -> dict[str, Any]:
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict[str, Any]:
     svc = services(request)
-    spec = svc.catalog.get(model_id)
+    snap = await svc.store.get()
+    spec = svc.routing.live_catalog(snap).get(model_id)
     if spec is None:
         raise NotFound(f"model '{model_id}' is not served here", code="model_not_found")
-    snap = await svc.store.get()
     now = time.time()
     instances = [
         {

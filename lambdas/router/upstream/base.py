@@ -9,36 +9,37 @@ from typing import Any, Protocol
 import orjson
 
 from routing.instances import Instance
+from routing.outcome import Outcome
 
-# Outcome names match routing.retry.Outcome values so the dispatcher can map them 1:1.
-HTTP_5XX = "http_5xx"
-HTTP_429 = "http_429"
-TIMEOUT_CONNECT = "timeout_connect"
-TIMEOUT_FIRST_BYTE = "timeout_first_byte"
-TIMEOUT_STALL = "timeout_stall"
-CONN_REFUSED = "conn_refused"
-CONN_RESET = "conn_reset"
-MALFORMED = "malformed"
-STREAM_ERROR = "stream_error"
+# The clients name outcomes through these aliases of the routing library's one enum.
+HTTP_5XX = Outcome.http_5xx
+HTTP_429 = Outcome.http_429
+TIMEOUT_CONNECT = Outcome.timeout_connect
+TIMEOUT_FIRST_BYTE = Outcome.timeout_first_byte
+TIMEOUT_STALL = Outcome.timeout_stall
+CONN_REFUSED = Outcome.conn_refused
+CONN_RESET = Outcome.conn_reset
+MALFORMED = Outcome.malformed
+STREAM_ERROR = Outcome.stream_error
 
 
 class UpstreamFailure(Exception):
     """An attempt that failed in a way another instance might not.
 
-    `outcome` is one of the names above; `status` the upstream HTTP status if one arrived;
+    `outcome` is a `routing.retry.Outcome`; `status` the upstream HTTP status if one arrived;
     `retry_after` the upstream's Retry-After in seconds when it gave one.
     """
 
     def __init__(
         self,
-        outcome: str,
+        outcome: Outcome | str,
         detail: str = "",
         *,
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{outcome}: {detail}" if detail else outcome)
-        self.outcome = outcome
+        self.outcome = Outcome(outcome)
+        super().__init__(f"{self.outcome}: {detail}" if detail else str(self.outcome))
         self.detail = detail
         self.status = status
         self.retry_after = retry_after

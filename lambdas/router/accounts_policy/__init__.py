@@ -1,0 +1,219 @@
+"""The accounts policy: keys and tiers, the demo gate, limits and budgets, the response cache,
+conversation history and the usage ledger, around the pipeline's dispatch step.
+
+Built only when a database is configured (`router.main`); each concern is its own module here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from fastapi import Request
+
+from accounts.errors import AccountsError
+from accounts.tiers import Caller
+from router.accounts_policy import conversations, response_cache
+from router.accounts_policy.conversations import ConversationRef
+from router.accounts_policy.demo_gate import allowed_candidates
+from router.accounts_policy.prices import MeasuredPrices
+from router.accounts_policy.startup import lambda_service, start_local
+from router.accounts_policy.usage import usage_record
+from router.api.deps import client_ip
+from router.dispatch import Answer, BufferedAnswer, DispatchOutcome, DispatchRequest
+from router.metrics import RouterMetrics
+from router.pipeline.types import Admission, ParsedRequest
+from router.services import Services
+from routing.engine import Decision
+from routing.request_view import RequestView
+
+logger = logging.getLogger("motherfluxer.router")
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What one request holds between admission and its record."""
+
+    reservation: Any
+    first_model: str
+    cache_key: str | None
+    conversation: ConversationRef | None
+    completion: Any = None
+
+
+class AccountsPolicy:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self.metrics = RouterMetrics()
+        self.service: Any = lambda_service(svc) if svc.settings.usage_queue_url else None
+        self._local: Any = None
+        self._prices = MeasuredPrices()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- start-up ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.service is None:
+            self._local = await start_local(self.svc)
+            self.service = self._local.service
+
+    async def aclose(self) -> None:
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        if self._local is not None:
+            await self._local.close()
+
+    def health(self) -> dict[str, str]:
+        return {"accounts": "ok" if self.service is not None else "starting"}
+
+    # -- authenticate -----------------------------------------------------------------------
+    async def authenticate(self, request: Request) -> Caller:
+        return await self.service.authenticate(
+            request.headers.get("authorization"), client_ip(request)
+        )
+
+    def shape_view(self, caller: Caller, view: RequestView) -> RequestView:
+        # A/B assignment is sticky per end user: the account, plus the OpenAI `user` field an
+        # application sets for its own users, so one key's users still spread over versions.
+        user = caller.user_id
+        if user and view.user_id:
+            user = f"{user}:{view.user_id}"
+        return view.model_copy(update={"tier": caller.tier, "user_id": user or view.user_id})
+
+    # -- admit ------------------------------------------------------------------------------
+    async def admit(
+        self, caller: Caller, view: RequestView, plan: Decision, parsed: ParsedRequest, rid: str
+    ) -> Admission:
+        catalog = self.svc.routing.catalog
+        planned = tuple((c.model, c.version) for c in plan.candidates)
+        candidates = allowed_candidates(caller, planned, catalog)
+        ref = conversations.conversation_ref(caller, parsed.payload)
+        if ref is not None and ref.existing is not None:
+            # Only the caller's own conversations can be continued.
+            await self.service.get_conversation(caller.user_id, ref.existing)
+        first_model = candidates[0][0]
+        spec = catalog.get(first_model)
+        assert spec is not None
+        self._prices.refresh(self.svc.store.current(), catalog, self.service.prices)
+        try:
+            reservation = await self.service.admit(
+                caller, spec, view.estimated_tokens(), view.max_tokens, request_id=rid
+            )
+        except AccountsError as err:
+            if err.status == 402:
+                self.metrics.count("BudgetRejected", model=first_model)
+            elif err.status == 429:
+                self.metrics.count("RateLimited", tier=caller.tier)
+            raise
+        from accounts.cache import cache_key
+
+        key = None if parsed.stream else cache_key(caller.tenant, parsed.payload)
+        return Admission(
+            candidates=candidates,
+            # The clamp for this caller's tier is what the instance gets.
+            max_tokens=reservation.max_tokens,
+            capture_text=ref is not None,
+            headers={"x-motherfluxer-conversation-id": ref.id} if ref is not None else {},
+            ticket=Ticket(reservation, first_model, key, ref),
+        )
+
+    # -- cache ------------------------------------------------------------------------------
+    async def cached(
+        self, caller: Caller, admission: Admission, parsed: ParsedRequest, rid: str
+    ) -> BufferedAnswer | None:
+        """A hit still counts against limits and is in the ledger, at no cost."""
+        ticket: Ticket = admission.ticket
+        hit = await response_cache.lookup(self.service.cache, ticket.cache_key)
+        if hit is None:
+            return None
+        answer, usage = response_cache.hit_answer(hit, rid)
+        record = usage_record(
+            caller,
+            rid,
+            model=answer.route.model or ticket.first_model,
+            version=answer.route.version,
+            instance_id=None,
+            usage=usage,
+            latency_ms=0.0,
+            status=200,
+            route_reason="cache hit",
+            cached=True,
+        )
+        try:
+            ticket.completion = await self.service.complete(ticket.reservation, record)
+        except Exception:
+            logger.exception("usage for cached request %s could not be recorded", rid)
+        answer.route.extra["x-motherfluxer-cost-usd"] = _usd(0)
+        return answer
+
+    # -- record -----------------------------------------------------------------------------
+    async def record(
+        self, caller: Caller, admission: Admission, req: DispatchRequest, outcome: DispatchOutcome
+    ) -> None:
+        self.metrics.record(outcome)
+        ticket: Ticket = admission.ticket
+        record = usage_record(
+            caller,
+            req.request_id,
+            model=outcome.model or ticket.first_model,
+            version=outcome.version,
+            instance_id=outcome.instance_id,
+            usage=outcome.usage,
+            latency_ms=outcome.latency_ms,
+            status=outcome.status,
+            route_reason=req.reason,
+        )
+        try:
+            ticket.completion = await self.service.complete(ticket.reservation, record)
+        except Exception:
+            # The outbox write is local; reaching here means the disk failed. Log loudly.
+            logger.exception("usage for request %s could not be recorded", req.request_id)
+            return
+        if ticket.conversation is not None and outcome.status == 200 and outcome.text is not None:
+            self._in_background(
+                conversations.save_turn(
+                    self.service,
+                    caller,
+                    ticket.conversation,
+                    req.body,
+                    outcome.text,
+                    outcome.model,
+                    req.request_id,
+                )
+            )
+        if ticket.completion.budget_alert_80:
+            self.metrics.count("BudgetUsage80", model=record.model)
+        if ticket.completion.cost_usd:
+            self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def abort(self, admission: Admission) -> None:
+        ticket: Ticket = admission.ticket
+        if ticket.completion is None:
+            try:
+                await self.service.abort(ticket.reservation)
+            except Exception:
+                logger.warning("could not release the admission of an aborted request")
+
+    async def finish(self, admission: Admission, answer: Answer) -> Answer:
+        ticket: Ticket = admission.ticket
+        if ticket.completion is not None:
+            answer.route.extra["x-motherfluxer-cost-usd"] = _usd(ticket.completion.cost_usd)
+        if (
+            ticket.cache_key is not None
+            and isinstance(answer, BufferedAnswer)
+            and answer.status == 200
+            and not answer.cached
+        ):
+            await response_cache.store(self.service.cache, ticket.cache_key, answer)
+        return answer
+
+
+def _usd(value: Decimal | float) -> str:
+    return f"{Decimal(value):.9f}"

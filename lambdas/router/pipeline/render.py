@@ -1,0 +1,46 @@
+"""An answer as the OpenAI-compatible HTTP response: JSON, or SSE for a stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.responses import Response, StreamingResponse
+
+from router.dispatch import Answer, BufferedAnswer
+
+
+class GuardedStreamingResponse(StreamingResponse):
+    """A streaming response whose cleanup runs even if its body is never iterated."""
+
+    def __init__(self, content: Any, *, on_abandon: Callable[[], Awaitable[None]], **kw: Any):
+        super().__init__(content, **kw)
+        self._on_abandon = on_abandon
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A client that hangs up leaves the body generator suspended at a `yield`;
+            # closing it now runs its cleanup instead of waiting for garbage collection.
+            closer = getattr(self.body_iterator, "aclose", None)
+            if closer is not None:
+                await asyncio.shield(closer())
+            await asyncio.shield(self._on_abandon())
+
+
+def render(answer: Answer) -> Response:
+    headers = answer.route.headers()
+    if isinstance(answer, BufferedAnswer):
+        return Response(
+            answer.body, status_code=answer.status, media_type="application/json", headers=headers
+        )
+    headers["Cache-Control"] = "no-cache"
+    headers["X-Accel-Buffering"] = "no"
+    return GuardedStreamingResponse(
+        answer.events,
+        on_abandon=answer.on_abandon,
+        media_type="text/event-stream",
+        headers=headers,
+    )
