@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from router.api import admin, completions, health, inference, instances, models
+from router.api import embeddings, messages, model_detail, responses
 from router.errors import install_error_handlers
 from router.hooks import OpenHooks
 from router.metrics import RouterMetrics
@@ -56,6 +57,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for module in (health, completions, inference, models, instances, admin):
+        app.include_router(module.router)
+    for module in (responses, messages, embeddings, model_detail):
         app.include_router(module.router)
     for extra in extra_routers or []:
         app.include_router(extra)

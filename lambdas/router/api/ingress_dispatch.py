@@ -1,0 +1,166 @@
+"""The one seam between the ingress protocols and the chat pipeline.
+
+Every translated request (Responses, Messages, embeddings) reaches the pipeline through
+`dispatch` here, so re-pointing them at another pipeline entry is a change in one place.
+The helpers below read the pipeline's answer (buffered, streamed or an error) so each route
+module only supplies its protocol's translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response, StreamingResponse
+
+from router.api.completions import route_and_dispatch, routing_fields
+from router.ingress.errors import IngressError
+from router.requests import ChatCompletionRequest
+from router.sse import event_json
+from routing.request_view import RequestView
+
+T = TypeVar("T", bound=BaseModel)
+
+# Headers of the pipeline's answer that describe the body itself, not the routing.
+_BODY_HEADERS = frozenset({"content-length", "content-type", "content-encoding"})
+
+
+async def read_json(request: Request, model: type[T]) -> tuple[T, dict[str, Any]]:
+    """The body validated against this protocol's model; every rejection names its `param`."""
+    raw = await request.body()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise IngressError("request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise IngressError("request body must be a JSON object")
+    return validate(model, data), data
+
+
+def validate(model: type[T], data: dict[str, Any]) -> T:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        loc = [str(p) for p in first.get("loc", ()) if not str(p).startswith("function-")]
+        # Union members add their type name to the location; the field is what the caller sent.
+        loc = [p for p in loc if p not in ("str", "list[dict[str,any]]", "dict[str,any]")]
+        param = ".".join(loc) or None
+        raise IngressError(
+            f"{param or 'body'}: {first.get('msg', 'invalid')}", param=param
+        ) from None
+
+
+async def dispatch(request: Request, chat: dict[str, Any]) -> Response:
+    """Route a chat completions request (already translated) like `/v1/chat/completions`."""
+    body = validate(ChatCompletionRequest, chat)
+    view = RequestView.from_messages(body.messages, **routing_fields(body))
+    if body.tools:
+        needs = view.requirements.required_capabilities | {"tools"}
+        view = view.model_copy(
+            update={
+                "requirements": view.requirements.model_copy(
+                    update={"required_capabilities": needs}
+                )
+            }
+        )
+    return await route_and_dispatch(
+        request, path="/v1/chat/completions", payload=chat, view=view, stream=body.stream
+    )
+
+
+async def dispatch_embeddings(request: Request, payload: dict[str, Any], text: str) -> Response:
+    """Route an embeddings request to the named model only: no fallback to a chat model."""
+    view = RequestView(prompt=text, model=payload["model"], fallback_mode="none")
+    return await route_and_dispatch(
+        request, path="/v1/embeddings", payload=payload, view=view, stream=False
+    )
+
+
+async def router_error(request: Request, exc: Exception) -> Response:
+    """The router's own rendering of an error raised inside the pipeline (auth, limits…)."""
+    handlers = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        handler = handlers.get(cls)
+        if handler is not None:
+            result = handler(request, exc)
+            return await result if isinstance(result, Awaitable) else result
+    raise exc
+
+
+def routing_headers(response: Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.lower() not in _BODY_HEADERS}
+
+
+def buffered_json(response: Response) -> Any:
+    try:
+        return orjson.loads(bytes(response.body))
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+class StreamTranslator(Protocol):
+    """What a protocol supplies to re-encode the chat stream (see `translate_stream`)."""
+
+    def start(self) -> list[bytes]: ...
+
+    def feed(self, chunk: dict[str, Any]) -> list[bytes]: ...
+
+    def close(self) -> list[bytes]: ...
+
+    def fail(self, message: str, code: str | None) -> list[bytes]: ...
+
+
+def translate_stream(
+    response: StreamingResponse,
+    translator: StreamTranslator,
+    after_close: Callable[[], Awaitable[None]] | None = None,
+) -> StreamingResponse:
+    """The pipeline's streamed answer, its chat chunks re-encoded by `translator`.
+
+    The pipeline's own generator is always run to its end (or closed), so its accounting
+    (instance slot, ledger status, retry budget) is exactly what a chat stream gets.
+    """
+    inner = response.body_iterator
+
+    async def body() -> AsyncIterator[bytes]:
+        failed = False
+        try:
+            for out in translator.start():
+                yield out
+            async for event in inner:
+                obj = event_json(event if isinstance(event, bytes) else str(event).encode())
+                if not isinstance(obj, dict) or failed:
+                    continue
+                if isinstance(obj.get("error"), dict):
+                    failed = True
+                    err = obj["error"]
+                    for out in translator.fail(
+                        str(err.get("message") or "stream failed"), err.get("code")
+                    ):
+                        yield out
+                    continue
+                for out in translator.feed(obj):
+                    yield out
+            if not failed:
+                closing = translator.close()
+                if after_close is not None:
+                    await after_close()
+                for out in closing:
+                    yield out
+        finally:
+            closer = getattr(inner, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    response.body_iterator = body()
+    return response
