@@ -252,7 +252,6 @@ def response_shell(body: ResponsesRequest, response_id: str, model: str) -> dict
         "output": [],
         "parallel_tool_calls": body.parallel_tool_calls is not False,
         "previous_response_id": body.previous_response_id,
-        "store": bool(body.store),
         "temperature": 1.0 if body.temperature is None else body.temperature,
         "text": {"format": fmt},
         "tool_choice": body.tool_choice or "auto",

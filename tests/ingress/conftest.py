@@ -1,0 +1,100 @@
+"""A router on moto with a strict OpenAI-wire mock as its only upstream, with and without
+accounts (real PostgreSQL and Redis), for the ingress protocols' end-to-end tests."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.openai_wire_mock import OpenAIWireMock
+from tests.support.router_harness import RouterHarness, catalog_doc, model_doc, start_router
+
+CHAT = "mock-chat"
+EMBED = "mock-embed"
+
+
+def _catalog() -> dict:
+    return catalog_doc(
+        model_doc(CHAT, owned_by="acme", capabilities=["text", "chat", "tools", "vision"]),
+        model_doc(EMBED, owned_by="acme", capabilities=["text", "embeddings"]),
+    )
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[OpenAIWireMock]:
+    mock = OpenAIWireMock().start()
+    yield mock
+    mock.stop()
+
+
+def _with_instances(router: RouterHarness, upstream: OpenAIWireMock) -> RouterHarness:
+    for model in (CHAT, EMBED):
+        router.add_instance(model, upstream.url)
+    router.refresh()
+    return router
+
+
+@pytest.fixture(scope="module")
+def router(moto_endpoint: str, upstream: OpenAIWireMock) -> Iterator[RouterHarness]:
+    """The router in spine mode: no accounts, every caller anonymous."""
+    harness = start_router(moto_endpoint, _catalog())
+    yield _with_instances(harness, upstream)
+    harness.stop()
+
+
+@dataclass
+class AccountsRouter:
+    harness: RouterHarness
+    database_url: str
+
+    @property
+    def url(self) -> str:
+        return self.harness.url
+
+    def new_key(self) -> str:
+        with self.harness.client(headers=self.harness.admin) as client:
+            user = client.post(
+                "/admin/users", json={"name": f"ingress-{uuid.uuid4().hex[:8]}", "tier": "registered"}
+            )
+            assert user.status_code == 201, user.text
+            key = client.post(f"/admin/users/{user.json()['user_id']}/keys", json={})
+            assert key.status_code == 201, key.text
+            return str(key.json()["key"])
+
+
+@pytest.fixture(scope="module")
+def accounts_router(moto_endpoint: str, upstream: OpenAIWireMock) -> Iterator[AccountsRouter]:
+    """The router with accounts on a real PostgreSQL and Redis (keys, tiers, stored responses)."""
+    from tests.accounts.servers import Postgres, RedisProcess
+
+    workdir = Path(tempfile.mkdtemp(prefix="mf-ingress-"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        pg = Postgres(workdir / "pg")
+    redis = RedisProcess(workdir / "redis")
+    redis.start()
+    url = pg.url().replace("postgresql://", "postgresql+psycopg://", 1)
+    harness = start_router(
+        moto_endpoint,
+        _catalog(),
+        database_url=url,
+        redis_url=redis.url,
+        data_dir=str(workdir / "data"),
+    )
+    try:
+        with httpx.Client(base_url=harness.url, timeout=30) as client:
+            assert client.get("/health").status_code == 200
+        yield AccountsRouter(_with_instances(harness, upstream), url)
+    finally:
+        harness.stop()
+        redis.stop()
+        pg.close()
+        shutil.rmtree(workdir, ignore_errors=True)
