@@ -10,8 +10,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from router.api import admin, completions, health, inference, instances, models
-from router.api import embeddings, messages, model_detail, responses
+from router.api import (
+    admin,
+    completions,
+    embeddings,
+    health,
+    inference,
+    instances,
+    messages,
+    model_detail,
+    models,
+    responses,
+)
 from router.errors import install_error_handlers
 from router.hooks import OpenHooks
 from router.metrics import RouterMetrics

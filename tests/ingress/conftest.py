@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -19,12 +20,15 @@ from tests.support.router_harness import RouterHarness, catalog_doc, model_doc, 
 
 CHAT = "mock-chat"
 EMBED = "mock-embed"
+# Not a demo model: anonymous callers are refused it, so a test can tell a key was used.
+PRIVATE = "mock-private"
 
 
 def _catalog() -> dict:
     return catalog_doc(
         model_doc(CHAT, owned_by="acme", capabilities=["text", "chat", "tools", "vision"]),
         model_doc(EMBED, owned_by="acme", capabilities=["text", "embeddings"]),
+        model_doc(PRIVATE, demo=False),
     )
 
 
@@ -36,10 +40,17 @@ def upstream() -> Iterator[OpenAIWireMock]:
 
 
 def _with_instances(router: RouterHarness, upstream: OpenAIWireMock) -> RouterHarness:
-    for model in (CHAT, EMBED):
+    for model in (CHAT, EMBED, PRIVATE):
         router.add_instance(model, upstream.url)
-    router.refresh()
-    return router
+    # The router refreshes its snapshot in the background: wait until it routes to them.
+    deadline = time.monotonic() + 10
+    with router.client(headers=router.admin) as client:
+        while time.monotonic() < deadline:
+            data = client.get("/v1/models").json()["data"]
+            if all(m["status"]["healthy_instances"] for m in data):
+                return router
+            time.sleep(0.05)
+    raise RuntimeError("the router never saw the mock instances")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +73,8 @@ class AccountsRouter:
     def new_key(self) -> str:
         with self.harness.client(headers=self.harness.admin) as client:
             user = client.post(
-                "/admin/users", json={"name": f"ingress-{uuid.uuid4().hex[:8]}", "tier": "registered"}
+                "/admin/users",
+                json={"name": f"ingress-{uuid.uuid4().hex[:8]}", "tier": "registered"},
             )
             assert user.status_code == 201, user.text
             key = client.post(f"/admin/users/{user.json()['user_id']}/keys", json={})

@@ -47,7 +47,10 @@ def test_base64_embeddings_decode_to_the_float_result(
     ).json()
     assert isinstance(raw["data"][0]["embedding"], str)
     decoded = struct.unpack("<16f", base64.b64decode(raw["data"][0]["embedding"]))
-    assert all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(decoded, floats.data[0].embedding))
+    assert all(
+        math.isclose(a, b, rel_tol=1e-6)
+        for a, b in zip(decoded, floats.data[0].embedding, strict=True)
+    )
     # The SDK's default (base64) round trip gives the same vector back.
     sdk = client.embeddings.create(model=EMBED, input="hello", encoding_format="base64")
     assert isinstance(sdk.data[0].embedding, str)

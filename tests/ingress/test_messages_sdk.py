@@ -65,9 +65,13 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, upstream: OpenAIWireMo
     assert first.stop_reason == "tool_use"
     use = next(b for b in first.content if b.type == "tool_use")
     assert use.name == "calc" and use.input == {"expression": "Paris"}
-    follow = ask + [
+    follow = [
+        *ask,
         {"role": "assistant", "content": [b.model_dump() for b in first.content]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "4"}]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "4"}],
+        },
     ]
     second = client.messages.create(model=CHAT, max_tokens=40, tools=[CALC], messages=follow)
     assert second.content[0].type == "text" and second.content[0].text == "The tool said: 4"

@@ -30,13 +30,19 @@ def test_system_blocks_images_tool_use_and_tool_result() -> None:
                         {"type": "text", "text": "Look"},
                         {
                             "type": "image",
-                            "source": {"type": "base64", "media_type": "image/jpeg", "data": "QQ=="},
+                            "source": {
+                                "type": "base64",
+                                "media_type": "image/jpeg",
+                                "data": "QQ==",
+                            },
                         },
                     ],
                 },
                 {
                     "role": "assistant",
-                    "content": [{"type": "tool_use", "id": "toolu_1", "name": "calc", "input": {"x": 1}}],
+                    "content": [
+                        {"type": "tool_use", "id": "toolu_1", "name": "calc", "input": {"x": 1}}
+                    ],
                 },
                 {
                     "role": "user",
@@ -61,7 +67,11 @@ def test_system_blocks_images_tool_use_and_tool_result() -> None:
 
 def test_unsupported_block_is_an_invalid_request() -> None:
     body = MessagesRequest.model_validate(
-        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document"}]}]}
+        {
+            "model": "m",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": [{"type": "document"}]}],
+        }
     )
     with pytest.raises(IngressError) as info:
         to_chat(body)
@@ -79,7 +89,11 @@ def test_buffered_answer_is_a_strict_message() -> None:
                     "role": "assistant",
                     "content": "Let me check.",
                     "tool_calls": [
-                        {"id": "call_1", "type": "function", "function": {"name": "calc", "arguments": '{"x":2}'}}
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "calc", "arguments": '{"x":2}'},
+                        }
                     ],
                 },
             }
@@ -110,8 +124,12 @@ def test_stream_is_the_anthropic_event_sequence() -> None:
     raw += stream.feed({"choices": [{"delta": {"content": "there"}}]})
     head = {"index": 0, "id": "call_1", "function": {"name": "calc", "arguments": ""}}
     raw += stream.feed({"choices": [{"delta": {"tool_calls": [head]}}]})
-    raw += stream.feed({"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"x":'}}]}}]})
-    raw += stream.feed({"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": "3}"}}]}}]})
+    raw += stream.feed(
+        {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"x":'}}]}}]}
+    )
+    raw += stream.feed(
+        {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": "3}"}}]}}]}
+    )
     raw += stream.feed({"choices": [{"delta": {}, "finish_reason": "tool_calls"}]})
     raw += stream.feed({"choices": [], "usage": {"prompt_tokens": 6, "completion_tokens": 2}})
     raw += stream.close()

@@ -105,7 +105,11 @@ def test_what_cannot_be_carried_is_a_400_naming_the_param(body: dict, param: str
 def test_buffered_answer_is_a_strict_response_with_usage() -> None:
     body = ResponsesRequest(model="m", input="Hi", tools=[TOOL])
     shell = response_shell(body, "resp_1", "m")
-    call = {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    call = {
+        "id": "call_9",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": "{}"},
+    }
     out = from_chat(shell, _chat("Checking", [call], "tool_calls"))
     resp = strict(Response, out)
     assert resp.output_text == "Checking"

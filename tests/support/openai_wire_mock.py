@@ -134,7 +134,11 @@ def answer_for(body: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
 def _usage(body: dict[str, Any], text: str | None, calls: list[dict[str, Any]]) -> dict[str, int]:
     prompt = max(1, len(json.dumps(body["messages"])) // 4)
     completion = max(1, len((text or "").split()) + 4 * len(calls))
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _vector(text: str, dims: int) -> list[float]:
@@ -172,7 +176,14 @@ class OpenAIWireMock:
 
     @staticmethod
     def _reject(err: WireError) -> web.Response:
-        body = {"error": {"message": err.message, "type": "invalid_request_error", "param": err.param, "code": None}}
+        body = {
+            "error": {
+                "message": err.message,
+                "type": "invalid_request_error",
+                "param": err.param,
+                "code": None,
+            }
+        }
         return web.json_response(body, status=400)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -191,13 +202,15 @@ class OpenAIWireMock:
             if calls:
                 message["tool_calls"] = calls
             choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
-            return web.json_response({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+            return web.json_response(
+                {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+            )
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 
         async def send(delta: dict[str, Any], finish_reason: str | None = None) -> None:
-            chunk = {**base, "object": "chat.completion.chunk",
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}  # fmt: skip
+            choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            chunk = {**base, "object": "chat.completion.chunk", "choices": [choice]}
             await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
 
         await send({"role": "assistant", "content": ""})
@@ -255,8 +268,12 @@ class OpenAIWireMock:
                 emb = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
             data.append({"object": "embedding", "index": i, "embedding": emb})
         return web.json_response(
-            {"object": "list", "data": data, "model": body["model"],
-             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
         )
 
     def start(self) -> OpenAIWireMock:
