@@ -143,3 +143,14 @@ def test_x_api_key_is_accepted_like_bearer(accounts_router: AccountsRouter) -> N
         "type": "error",
         "error": {"type": "authentication_error", "message": refused.json()["error"]["message"]},
     }
+
+
+def test_model_list_refuses_an_invalid_key_but_not_a_missing_one(
+    accounts_router: AccountsRouter,
+) -> None:
+    bad = _client(accounts_router, "mf_not_a_real_key_0000000000")
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+    assert httpx.get(accounts_router.url + "/v1/models").status_code == 200
+    good = _client(accounts_router, accounts_router.new_key())
+    assert CHAT in {m.id for m in good.models.list()}
