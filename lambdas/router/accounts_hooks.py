@@ -196,9 +196,11 @@ class AccountsHooks:
             hit = await self._cached(key)
             if hit is not None:
                 return await self._serve_cached(caller, req, admission, hit)
-        # The clamp for this caller's tier is what the instance gets.
-        req.body["max_tokens"] = admission.max_tokens
-        req.body.pop("max_completion_tokens", None)
+        if req.path != "/v1/embeddings":
+            # The clamp for this caller's tier is what the instance gets (embeddings generate
+            # nothing, and an embeddings API rejects the field).
+            req.body["max_tokens"] = admission.max_tokens
+            req.body.pop("max_completion_tokens", None)
         ticket = Ticket(admission, first_model, key)
         if conversation is not None:
             ticket.conversation = conversation

@@ -3,6 +3,8 @@ real PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import httpx
 import openai
@@ -154,3 +156,25 @@ def test_model_list_refuses_an_invalid_key_but_not_a_missing_one(
     assert httpx.get(accounts_router.url + "/v1/models").status_code == 200
     good = _client(accounts_router, accounts_router.new_key())
     assert CHAT in {m.id for m in good.models.list()}
+
+
+def test_embeddings_with_a_key_are_served_and_recorded(
+    accounts_router: AccountsRouter, upstream: OpenAIWireMock
+) -> None:
+    key = accounts_router.new_key()
+    client = _client(accounts_router, key)
+    out = client.embeddings.create(
+        model="mock-embed", input=["one", "two"], encoding_format="float"
+    )
+    assert len(out.data) == 2 and out.usage.prompt_tokens > 0
+    # The instance got an embeddings body, nothing of a chat request's (max_tokens).
+    assert set(upstream.bodies("/v1/embeddings")[-1]) <= {"model", "input", "encoding_format"}
+    headers = {"Authorization": f"Bearer {key}"}
+    rows: list = []
+    for _ in range(40):
+        rows = httpx.get(accounts_router.url + "/v1/usage", headers=headers).json()["data"]
+        if rows:
+            break
+        time.sleep(0.25)
+    assert rows and rows[0]["model"] == "mock-embed"
+    assert rows[0]["tokens_in"] == out.usage.prompt_tokens
