@@ -178,3 +178,23 @@ def test_embeddings_with_a_key_are_served_and_recorded(
         time.sleep(0.25)
     assert rows and rows[0]["model"] == "mock-embed"
     assert rows[0]["tokens_in"] == out.usage.prompt_tokens
+
+
+def test_a_cached_answer_still_gets_a_fresh_id(accounts_router: AccountsRouter) -> None:
+    client = _client(accounts_router, accounts_router.new_key())
+    ask = {"model": CHAT, "input": "cache me please", "temperature": 0}
+    first = client.responses.with_raw_response.create(**ask)
+    second = client.responses.with_raw_response.create(**ask)
+    assert second.headers.get("x-motherfluxer-cache") == "hit"
+    assert first.parse().id != second.parse().id
+    assert first.parse().output_text == second.parse().output_text
+    claude = anthropic.Anthropic(
+        base_url=accounts_router.url, api_key=client.api_key, max_retries=0
+    )
+    body = {"model": CHAT, "max_tokens": 9, "messages": [{"role": "user", "content": "cache"}]}
+    # Only deterministic requests are cached (temperature 0).
+    a, b = (
+        claude.messages.with_raw_response.create(**body, extra_body={"temperature": 0})
+        for _ in range(2)
+    )
+    assert b.headers.get("x-motherfluxer-cache") == "hit" and a.parse().id != b.parse().id
