@@ -8,6 +8,8 @@ module only supplies its protocol's translation.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +25,7 @@ from router.sse import event_json
 from routing.request_view import RequestView
 
 T = TypeVar("T", bound=BaseModel)
+logger = logging.getLogger("motherfluxer.router")
 
 # Headers of the pipeline's answer that describe the body itself, not the routing.
 _BODY_HEADERS = frozenset({"content-length", "content-type", "content-encoding"})
@@ -45,13 +48,25 @@ def validate(model: type[T], data: dict[str, Any]) -> T:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
-        loc = [str(p) for p in first.get("loc", ()) if not str(p).startswith("function-")]
-        # Union members add their type name to the location; the field is what the caller sent.
-        loc = [p for p in loc if p not in ("str", "list[dict[str,any]]", "dict[str,any]")]
-        param = ".".join(loc) or None
+        param = param_path(first.get("loc", ()))
         raise IngressError(
             f"{param or 'body'}: {first.get('msg', 'invalid')}", param=param
         ) from None
+
+
+# Pydantic adds the union member it tried to an error's location; the caller never sent that.
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|(dict|list|literal)\[.*\])$", re.IGNORECASE)
+
+
+def param_path(loc: tuple[int | str, ...]) -> str | None:
+    """A validation error's location as OpenAI writes `param`: `input[0].content`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _UNION_MEMBER.match(part) and not part.startswith("function-"):
+            out += f".{part}" if out else part
+    return out or None
 
 
 async def dispatch(request: Request, chat: dict[str, Any]) -> Response:
@@ -154,7 +169,12 @@ def translate_stream(
             if not failed:
                 closing = translator.close()
                 if after_close is not None:
-                    await after_close()
+                    try:
+                        await after_close()
+                    except Exception:
+                        # The answer was streamed but not kept: say so rather than "completed".
+                        logger.exception("could not keep a streamed answer")
+                        closing = translator.fail("the answer could not be stored", "store_failed")
                 for out in closing:
                     yield out
         finally:

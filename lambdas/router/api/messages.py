@@ -21,6 +21,7 @@ from router.api.ingress_dispatch import (
     routing_headers,
     translate_stream,
 )
+from router.api.model_detail import resolve_model
 from router.ingress.errors import IngressError, anthropic_error, parse_openai_error
 from router.ingress.messages_api import (
     CountTokensRequest,
@@ -88,7 +89,8 @@ async def count_tokens(request: Request) -> Response:
     try:
         body, _ = await read_json(request, CountTokensRequest)
         await request.app.state.hooks.authenticate(request)
-        if request.app.state.services.catalog.get(body.model) is None and body.model != "auto":
+        catalog = request.app.state.services.catalog
+        if body.model != "auto" and resolve_model(catalog, body.model) is None:
             raise IngressError(f"model: {body.model}", status=404)
         messages = chat_messages(body.system, body.messages)
         tools = chat_tools(body.tools) or []

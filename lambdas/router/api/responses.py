@@ -7,6 +7,7 @@ per API key, in the accounts database.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -47,13 +48,13 @@ def _router_error(response: Response) -> Response:
     return json_response(body, status, routing_headers(response))
 
 
+@dataclass(frozen=True, slots=True)
 class _Owner:
-    """The store and the key a stored response belongs to."""
+    """The store, and the key (and its user) a stored response belongs to."""
 
-    def __init__(self, store: Any, key_prefix: str, user_id: str) -> None:
-        self.store = store
-        self.key_prefix = key_prefix
-        self.user_id = user_id
+    store: Any
+    key_prefix: str
+    user_id: str
 
 
 async def _owner(request: Request, param: str | None) -> _Owner:
