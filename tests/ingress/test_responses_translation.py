@@ -7,14 +7,8 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
 from router.ingress.errors import IngressError
-from router.ingress.responses_api import (
-    ResponsesRequest,
-    from_chat,
-    history_after,
-    input_messages,
-    response_shell,
-    to_chat,
-)
+from router.ingress.responses_api import ResponsesRequest, input_messages, to_chat
+from router.ingress.responses_output import from_chat, history_after, response_shell
 from router.ingress.responses_stream import ResponsesStream
 from tests.ingress.strict import strict
 

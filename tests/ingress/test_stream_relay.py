@@ -9,7 +9,8 @@ import orjson
 from starlette.responses import StreamingResponse
 
 from router.api.ingress_dispatch import translate_stream
-from router.ingress.responses_api import ResponsesRequest, response_shell
+from router.ingress.responses_api import ResponsesRequest
+from router.ingress.responses_output import response_shell
 from router.ingress.responses_stream import ResponsesStream
 
 

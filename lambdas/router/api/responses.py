@@ -24,14 +24,8 @@ from router.api.ingress_dispatch import (
     translate_stream,
 )
 from router.ingress.errors import IngressError, openai_error_body, parse_openai_error
-from router.ingress.responses_api import (
-    ResponsesRequest,
-    from_chat,
-    history_after,
-    input_messages,
-    response_shell,
-    to_chat,
-)
+from router.ingress.responses_api import ResponsesRequest, input_messages, to_chat
+from router.ingress.responses_output import from_chat, history_after, response_shell
 from router.ingress.responses_stream import ResponsesStream
 from router.ingress.wire import new_id
 

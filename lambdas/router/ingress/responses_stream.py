@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.ingress.responses_api import (
+from router.ingress.responses_output import (
     finish,
     function_call_item,
     message_item,
