@@ -6,8 +6,11 @@ types) and the accounting around them, not the words.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -25,16 +28,22 @@ MODEL = "tiny-chat"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+def stack() -> Iterator[EmbeddedStack]:
+    # Not tmp_path_factory: concurrent pytest runs on this machine rotate its numbered dirs
+    # away, live database directory included.
+    data_dir = Path(tempfile.mkdtemp(prefix="mf-ingress-stack-"))
     options = StackOptions(
-        data_dir=tmp_path_factory.mktemp("ingress-stack"),
+        data_dir=data_dir,
         port=free_port(),
         models=[MODEL],
         instances_per_model=1,
         health_interval_s=1.0,
     )
-    with EmbeddedStack(options) as running:
-        yield running
+    try:
+        with EmbeddedStack(options) as running:
+            yield running
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _headers(stack: EmbeddedStack) -> dict[str, str]:
