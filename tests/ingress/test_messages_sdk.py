@@ -118,3 +118,42 @@ def test_errors_take_anthropic_shape_and_sdk_classes(
     bare = httpx.post(router.url + "/v1/messages", json={"model": CHAT, "messages": []})
     assert bare.status_code == 400
     assert bare.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_raw_stream_events_are_strict_sdk_events(router: RouterHarness) -> None:
+    import orjson
+    from anthropic.types import RawMessageStreamEvent
+
+    body = {
+        "model": CHAT,
+        "max_tokens": 20,
+        "stream": True,
+        "tools": [CALC],
+        "messages": [{"role": "user", "content": "2+2"}],
+    }
+    with httpx.stream("POST", router.url + "/v1/messages", json=body, timeout=30) as raw:
+        lines = list(raw.iter_lines())
+    names = [line[7:] for line in lines if line.startswith("event: ")]
+    datas = [orjson.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert len(names) == len(datas) and names == [d["type"] for d in datas]
+    events = [strict(RawMessageStreamEvent, d) for d in datas if d["type"] != "ping"]
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"
+    assert any(
+        e.type == "content_block_delta" and e.delta.type == "input_json_delta" for e in events
+    )
+
+
+def test_openapi_documents_the_ingress_routes(router: RouterHarness) -> None:
+    doc = httpx.get(router.url + "/openapi.json").json()
+    for path, method in [
+        ("/v1/messages", "post"),
+        ("/v1/messages/count_tokens", "post"),
+        ("/v1/responses", "post"),
+        ("/v1/responses/{response_id}", "get"),
+        ("/v1/responses/{response_id}", "delete"),
+        ("/v1/embeddings", "post"),
+        ("/v1/models/{model_id}", "get"),
+    ]:
+        assert method in doc["paths"][path], (path, method)
+    schema = doc["paths"]["/v1/messages"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"model", "max_tokens", "messages"} <= set(schema["schema"]["required"])
