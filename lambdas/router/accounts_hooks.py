@@ -282,6 +282,7 @@ class AccountsHooks:
         headers["x-motherfluxer-cache"] = "hit"
         headers["x-request-id"] = req.request_id
         headers["x-motherfluxer-cost-usd"] = _usd(0)
+        headers.update(_limit_headers(admission))
         try:
             usage = orjson.loads(hit.body).get("usage") or {}
         except (orjson.JSONDecodeError, AttributeError):
@@ -340,6 +341,7 @@ class AccountsHooks:
     async def finish(self, req: RouteRequest, ticket: Any, response: Response) -> Response:
         if not isinstance(ticket, Ticket):
             return response
+        response.headers.update(_limit_headers(ticket.admission))
         if ticket.completion is not None:
             response.headers["x-motherfluxer-cost-usd"] = _usd(ticket.completion.cost_usd)
         if (
@@ -393,6 +395,12 @@ def _request_turns(body: dict[str, Any]) -> list[dict[str, str]]:
     prompt = body.get("prompt")
     text = prompt if isinstance(prompt, str) else "\n".join(prompt or [])
     return [{"role": "user", "content": text}]
+
+
+def _limit_headers(admission: Any) -> dict[str, str]:
+    from accounts.ratelimit_headers import ratelimit_headers
+
+    return ratelimit_headers(admission.buckets, admission.levels)
 
 
 def _usd(value: Decimal | float) -> str:

@@ -1,5 +1,5 @@
-"""Stored responses (`store`, `previous_response_id`, GET/DELETE) and keys, with accounts on a
-real PostgreSQL and Redis."""
+"""With accounts on a real PostgreSQL and Redis: stored responses (`store`,
+`previous_response_id`, GET/DELETE), keys and 401s, cache hits, rate-limit headers."""
 
 from __future__ import annotations
 
@@ -198,3 +198,30 @@ def test_a_cached_answer_still_gets_a_fresh_id(accounts_router: AccountsRouter) 
         for _ in range(2)
     )
     assert b.headers.get("x-motherfluxer-cache") == "hit" and a.parse().id != b.parse().id
+
+
+def test_routed_answers_describe_the_callers_own_limits(accounts_router: AccountsRouter) -> None:
+    key = accounts_router.new_key()
+    client = _client(accounts_router, key)
+    first = client.responses.with_raw_response.create(model=CHAT, input="one")
+    second = client.chat.completions.with_raw_response.create(
+        model=CHAT, messages=[{"role": "user", "content": "two"}]
+    )
+    for kind in ("requests", "tokens"):
+        for raw in (first, second):
+            assert raw.headers[f"x-ratelimit-reset-{kind}"].endswith("s")
+    # A registered key's own limits: 600 requests and 200,000 tokens a minute.
+    assert first.headers["x-ratelimit-limit-requests"] == "600"
+    assert first.headers["x-ratelimit-limit-tokens"] == "200000"
+    # This request is counted (the bucket also drains 10 a second, so two in a row may agree).
+    for raw in (first, second):
+        assert int(raw.headers["x-ratelimit-remaining-requests"]) <= 599
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) < 200_000
+    claude = anthropic.Anthropic(base_url=accounts_router.url, api_key=key, max_retries=0)
+    streamed = claude.messages.with_raw_response.create(
+        model=CHAT, max_tokens=8, messages=[{"role": "user", "content": "x"}]
+    )
+    assert streamed.headers["x-ratelimit-limit-requests"] == "600"
+    # No key: the demo tier's per-client allowance.
+    demo = httpx.post(accounts_router.url + "/v1/responses", json={"model": CHAT, "input": "x"})
+    assert demo.status_code == 200 and demo.headers["x-ratelimit-limit-requests"] == "10"
