@@ -50,7 +50,9 @@ for i = 1, #KEYS do
   redis.call('HSET', KEYS[i], 'level', string.format('%.17g', levels[i]), 'ts', now)
   redis.call('PEXPIRE', KEYS[i], math.ceil(levels[i] * period / limit) + 1000)
 end
-return {1, '0', 0}
+local out = {1, '0', 0}
+for i = 1, #KEYS do out[3 + i] = string.format('%.17g', levels[i]) end
+return out
 """
 
 # Charge (delta > 0) or refund (delta < 0) tokens after the response, e.g. reserved 1,064
@@ -93,6 +95,8 @@ class Verdict:
     allowed: bool
     retry_after_s: int = 0
     failed: Bucket | None = None
+    # Each bucket's level after an allowed request (for the x-ratelimit-* headers).
+    levels: tuple[float, ...] = ()
 
 
 def _flatten(now_ms: float, buckets: Sequence[Bucket], amounts: Sequence[float]) -> list[str]:
@@ -118,11 +122,11 @@ class RedisLimiter:
         if not buckets:
             return Verdict(True)
         keys = [b.key for b in buckets]
-        allowed, retry_ms, failing = await self._check(
+        allowed, retry_ms, failing, *levels = await self._check(
             keys=keys, args=_flatten(self._now(), buckets, [b.cost for b in buckets])
         )
         if int(allowed) == 1:
-            return Verdict(True)
+            return Verdict(True, levels=tuple(float(x) for x in levels))
         return Verdict(False, max(1, math.ceil(float(retry_ms) / 1000)), buckets[int(failing) - 1])
 
     async def adjust(self, buckets: Sequence[Bucket], delta: float) -> None:
@@ -168,7 +172,7 @@ class InMemoryLimiter:
                 return Verdict(False, max(1, math.ceil(worst / 1000)), failing)
             for b, level in zip(buckets, levels, strict=True):
                 self._levels[b.key] = (level, now)
-            return Verdict(True)
+            return Verdict(True, levels=tuple(levels))
 
     async def adjust(self, buckets: Sequence[Bucket], delta: float) -> None:
         with self._lock:

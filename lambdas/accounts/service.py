@@ -62,6 +62,8 @@ class Admission:
     reservation: Reservation | None = None
     reserved_cost_usd: Decimal = Decimal(0)
     finished: bool = field(default=False)
+    # The buckets' levels once this request was counted (x-ratelimit-* headers).
+    levels: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +235,7 @@ class AccountsService:
                 reserved_tokens=reserved_tokens,
                 buckets=buckets,
                 shared_limiter=shared,
+                levels=verdict.levels,
             )
             if caller.user_id is not None:
                 try:

@@ -10,7 +10,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from router.api import admin, completions, health, inference, instances, models
+from router.api import (
+    admin,
+    completions,
+    embeddings,
+    health,
+    inference,
+    instances,
+    messages,
+    model_detail,
+    models,
+    responses,
+)
 from router.error_handlers import install_error_handlers
 from router.metrics import RouterMetrics
 from router.middleware import BodyLimitMiddleware
@@ -56,6 +67,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for module in (health, completions, inference, models, instances, admin):
+        app.include_router(module.router)
+    for module in (responses, messages, embeddings, model_detail):
         app.include_router(module.router)
     for extra in extra_routers or []:
         app.include_router(extra)

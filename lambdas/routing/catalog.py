@@ -15,7 +15,7 @@ Task = Literal["chat", "coding", "creative", "qa", "reasoning", "research", "vis
 TASKS: tuple[Task, ...] = ("chat", "coding", "creative", "qa", "reasoning", "research", "vision")
 
 Capability = Literal[
-    "text", "vision", "tools", "coding", "reasoning", "creative", "research", "chat"
+    "text", "vision", "tools", "coding", "reasoning", "creative", "research", "chat", "embeddings"
 ]
 
 Strategy = Literal[

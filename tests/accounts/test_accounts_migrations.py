@@ -9,6 +9,9 @@ from accounts.migrations_handler import handler
 from accounts.schema import sync_url
 
 EXPECTED = {"users", "api_keys", "usage_ledger", "budgets", "prices", "conversations", "messages"}
+# Stored Responses API answers (migration 0003_responses).
+EXPECTED |= {"stored_responses"}
+HEAD = "0003_responses"
 
 
 def _tables(url: str) -> set[str]:
@@ -33,7 +36,7 @@ def test_upgrade_downgrade_upgrade(pg):
     assert migrate.current(url) is None
     migrate.upgrade(url)
     assert _tables(url) == EXPECTED
-    assert migrate.current(url) == "0001_initial"
+    assert migrate.current(url) == HEAD
 
     migrate.downgrade(url, "base")
     assert _tables(url) == set()
@@ -46,9 +49,9 @@ def test_upgrade_downgrade_upgrade(pg):
 def test_custom_resource_upgrades_on_create_and_ignores_delete(pg, monkeypatch):
     monkeypatch.setenv("MOTHERFLUXER_DATABASE_URL", pg.url())
     created = handler({"RequestType": "Create"}, None)
-    assert created["Data"]["Revision"] == "0001_initial"
+    assert created["Data"]["Revision"] == HEAD
     deleted = handler(
         {"RequestType": "Delete", "PhysicalResourceId": created["PhysicalResourceId"]}, None
     )
     assert deleted["PhysicalResourceId"] == created["PhysicalResourceId"]
-    assert migrate.current(pg.url()) == "0001_initial"
+    assert migrate.current(pg.url()) == HEAD

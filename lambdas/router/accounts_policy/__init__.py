@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from accounts.errors import AccountsError
+from accounts.ratelimit_headers import ratelimit_headers
 from accounts.tiers import Caller
 from router.accounts_policy import conversations, response_cache
 from router.accounts_policy.conversations import ConversationRef
@@ -110,12 +111,16 @@ class AccountsPolicy:
         from accounts.cache import cache_key
 
         key = None if parsed.stream else cache_key(caller.tenant, parsed.payload)
+        headers = ratelimit_headers(reservation.buckets, reservation.levels)
+        if ref is not None:
+            headers["x-motherfluxer-conversation-id"] = ref.id
         return Admission(
             candidates=candidates,
-            # The clamp for this caller's tier is what the instance gets.
-            max_tokens=reservation.max_tokens,
+            # The clamp for this caller's tier is what the instance gets; embeddings generate
+            # nothing, and an embeddings API rejects the field.
+            max_tokens=None if parsed.path == "/v1/embeddings" else reservation.max_tokens,
             capture_text=ref is not None,
-            headers={"x-motherfluxer-conversation-id": ref.id} if ref is not None else {},
+            headers=headers,
             ticket=Ticket(reservation, first_model, key, ref),
         )
 

@@ -52,6 +52,7 @@ async def _cache_or_dispatch(
     policy = policy_of(request)
     hit = await policy.cached(caller, admission, parsed, rid)
     if hit is not None:
+        hit.route.extra.update(admission.headers)
         return hit
 
     req = DispatchRequest(
