@@ -103,7 +103,7 @@ def accounts_router(moto_endpoint: str, upstream: OpenAIWireMock) -> Iterator[Ac
     )
     try:
         with httpx.Client(base_url=harness.url, timeout=30) as client:
-            assert client.get("/health").status_code == 200
+            assert client.get("/health/live").status_code == 200
         yield AccountsRouter(_with_instances(harness, upstream), url)
     finally:
         harness.stop()

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from router.api.completions import body_schema
 from router.api.ingress_dispatch import (
     buffered_json,
     dispatch_embeddings,
@@ -23,6 +22,7 @@ from router.api.ingress_dispatch import (
     router_error,
     routing_headers,
 )
+from router.api.parsing import body_schema
 from router.ingress.errors import IngressError, openai_error_body, parse_openai_error
 
 router = APIRouter()

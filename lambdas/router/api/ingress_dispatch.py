@@ -19,10 +19,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response, StreamingResponse
 
 from router.api.completions import chat_view
+from router.dispatch.openai_wire import event_json
 from router.ingress.errors import IngressError
 from router.pipeline import ParsedRequest, render, run_pipeline
 from router.requests import ChatCompletionRequest
-from router.sse import event_json
 from routing.request_view import RequestView
 
 T = TypeVar("T", bound=BaseModel)

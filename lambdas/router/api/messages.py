@@ -11,7 +11,6 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from router.api.completions import body_schema
 from router.api.ingress_dispatch import (
     buffered_json,
     dispatch,
@@ -22,6 +21,7 @@ from router.api.ingress_dispatch import (
     translate_stream,
 )
 from router.api.model_detail import resolve_model
+from router.api.parsing import body_schema
 from router.ingress.errors import IngressError, anthropic_error, parse_openai_error
 from router.ingress.messages_api import (
     CountTokensRequest,
@@ -88,7 +88,7 @@ async def count_tokens(request: Request) -> Response:
     _accept_x_api_key(request)
     try:
         body, _ = await read_json(request, CountTokensRequest)
-        await request.app.state.hooks.authenticate(request)
+        await request.app.state.policy.authenticate(request)
         catalog = request.app.state.services.catalog
         if body.model != "auto" and resolve_model(catalog, body.model) is None:
             raise IngressError(f"model: {body.model}", status=404)

@@ -35,7 +35,7 @@ def resolve_model(catalog: Catalog, model_id: str) -> ModelSpec | None:
 @router.get("/v1/models/{model_id:path}")
 async def retrieve_model(model_id: str, request: Request) -> Response:
     # An invalid key is refused here as on every routed endpoint; no key is the demo tier.
-    await request.app.state.hooks.authenticate(request)
+    await request.app.state.policy.authenticate(request)
     svc = request.app.state.services
     spec = resolve_model(svc.catalog, model_id)
     if spec is None:

@@ -55,7 +55,7 @@ def _metadata(spec: ModelSpec) -> dict[str, Any]:
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
     # A wrong key is refused (401) so a client's connection check fails; no key is the demo tier.
-    await request.app.state.hooks.authenticate(request)
+    await request.app.state.policy.authenticate(request)
     svc = services(request)
     snap = await svc.store.get()
     now = time.time()

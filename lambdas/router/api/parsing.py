@@ -31,3 +31,10 @@ async def parse_body(request: Request, model: type[T]) -> tuple[T, dict[str, Any
         return model.model_validate(data), data
     except ValidationError as exc:
         raise schema_error(list(exc.errors(include_input=False, include_url=False))) from None
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body for the OpenAPI document, since these routes parse it themselves."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}, "required": True}}

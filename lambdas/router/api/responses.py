@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from router.api.completions import body_schema
 from router.api.ingress_dispatch import (
     buffered_json,
     dispatch,
@@ -23,6 +22,7 @@ from router.api.ingress_dispatch import (
     routing_headers,
     translate_stream,
 )
+from router.api.parsing import body_schema
 from router.ingress.errors import IngressError, openai_error_body, parse_openai_error
 from router.ingress.responses_api import ResponsesRequest, input_messages, to_chat
 from router.ingress.responses_output import from_chat, history_after, response_shell
@@ -52,14 +52,14 @@ class _Owner:
 
 
 async def _owner(request: Request, param: str | None) -> _Owner:
-    hooks = request.app.state.hooks
-    service = getattr(hooks, "service", None)
+    policy = request.app.state.policy
+    service = getattr(policy, "service", None)
     if service is None:
         raise IngressError(
             "stored responses need the accounts database, which this router runs without",
             param=param,
         )
-    caller = await hooks.authenticate(request)
+    caller = await policy.authenticate(request)
     if caller.key_prefix is None or caller.user_id is None:
         raise IngressError("stored responses need an API key", param=param)
     store = getattr(request.app.state, "responses_store", None)

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from router.errors import APIError, error_dict
+
 # Router status -> (Anthropic status, Anthropic error type).
 _ANTHROPIC: dict[int, tuple[int, str]] = {
     400: (400, "invalid_request_error"),
@@ -31,7 +33,7 @@ _ANTHROPIC: dict[int, tuple[int, str]] = {
 }
 
 
-class IngressError(Exception):
+class IngressError(APIError):
     """A request the translator cannot carry onto the chat pipeline, or one it rejects."""
 
     def __init__(
@@ -43,18 +45,15 @@ class IngressError(Exception):
         type_: str = "invalid_request_error",
         code: str | None = "invalid_value",
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.status = status
+        super().__init__(message, status=status, param=param)
         self.type = type_
-        self.code = code
+        self.code = code  # type: ignore[assignment]
 
 
 def openai_error_body(
     type_: str, message: str, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return error_dict(type_, message, code, param)
 
 
 def parse_openai_error(body: bytes, status: int) -> dict[str, Any]:
