@@ -519,8 +519,9 @@ class Dispatcher:
             err = UpstreamTimeout("the model instance did not answer in time")
         elif failure.outcome == "http_429":
             err = APIError(
-                "the model instances are overloaded; retry later",
-                code="upstream_overloaded",
+                # The provider's (or instance's) limit, not ours: ours is `rate_limited`.
+                "the upstream provider is rate limiting or overloaded; retry later",
+                code="upstream_rate_limited",
                 status=429,
                 headers={"Retry-After": str(max(1, round(failure.retry_after or 1)))},
             )
@@ -607,11 +608,14 @@ async def _call(hook: CompletionHook, outcome: Outcome) -> None:
 
 def _normalise_client_error(body: bytes, status: int) -> bytes:
     message = "the model instance rejected the request"
+    param = None
     try:
         obj = orjson.loads(body)
         inner = obj.get("error") if isinstance(obj, dict) else None
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             message = inner["message"][:500]
+        if isinstance(inner, dict) and isinstance(inner.get("param"), str):
+            param = inner["param"][:200]
     except (orjson.JSONDecodeError, AttributeError):
         pass
     return orjson.dumps(
@@ -619,6 +623,7 @@ def _normalise_client_error(body: bytes, status: int) -> bytes:
             "error": {
                 "type": "invalid_request_error",
                 "message": message,
+                "param": param,
                 "code": f"upstream_{status}",
             }
         }

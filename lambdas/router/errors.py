@@ -31,9 +31,12 @@ class APIError(Exception):
         code: str | None = None,
         status: int | None = None,
         headers: dict[str, str] | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        # The request field at fault (OpenAI's `param`), when there is one.
+        self.param = param
         if code is not None:
             self.code = code
         if status is not None:
@@ -85,8 +88,10 @@ class UpstreamTimeout(APIError):
     status, type, code = 504, "timeout_error", "upstream_timeout"
 
 
-def error_body(type_: str, message: str, code: str) -> bytes:
-    return orjson.dumps({"error": {"type": type_, "message": message, "code": code}})
+def error_body(type_: str, message: str, code: str, param: str | None = None) -> bytes:
+    return orjson.dumps(
+        {"error": {"type": type_, "message": message, "param": param, "code": code}}
+    )
 
 
 def error_response(err: APIError, extra_headers: dict[str, str] | None = None) -> Response:
@@ -94,7 +99,7 @@ def error_response(err: APIError, extra_headers: dict[str, str] | None = None) -
     if extra_headers:
         headers.update(extra_headers)
     return Response(
-        error_body(err.type, err.message, err.code),
+        error_body(err.type, err.message, err.code, err.param),
         status_code=err.status,
         media_type="application/json",
         headers=headers,

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from router import capabilities
 from router.api.deps import deadline, request_id, services
 from router.dispatch import Outcome, RouteRequest
 from router.errors import BadRequest, Unprocessable
@@ -51,12 +52,19 @@ async def route_and_dispatch(
     snap = await svc.store.get()
     decision = svc.routing.plan(view, snap, manual_not_served_404=manual_not_served_404)
     rid = request_id(request)
+    candidates = capabilities.capable(
+        [(c.model, c.version) for c in decision.candidates], svc.catalog, view
+    )
+    if not candidates:
+        raise BadRequest(
+            "the selected model cannot take this request", code="unsupported_parameter"
+        )
     req = RouteRequest(
         request_id=rid,
         path=path,
-        body=payload,
+        body=capabilities.payload_for(payload, [m for m, _ in candidates], svc.catalog),
         stream=stream,
-        candidates=[(c.model, c.version) for c in decision.candidates],
+        candidates=candidates,
         reason=decision.reason,
         task=decision.task,
         deadline=deadline(request, svc.settings.request_timeout_s),
@@ -124,11 +132,7 @@ async def chat_completions(request: Request) -> Response:
     view = RequestView.from_messages(body.messages, **routing_fields(body))
     if body.max_completion_tokens and not body.max_tokens:
         view = view.model_copy(update={"max_tokens": body.max_completion_tokens})
-    if body.tools:
-        req = view.requirements.model_copy(
-            update={"required_capabilities": view.requirements.required_capabilities | {"tools"}}
-        )
-        view = view.model_copy(update={"requirements": req})
+    view, payload = capabilities.check_chat(view, payload, services(request).catalog)
     return await route_and_dispatch(
         request, path="/v1/chat/completions", payload=payload, view=view, stream=body.stream
     )
