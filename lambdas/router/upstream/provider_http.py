@@ -126,6 +126,10 @@ class TranslatingHTTPClient:
                 retry_after = self._protocol.retry_after(resp.headers, raw)
                 outcome = HTTP_429 if resp.status in OVERLOADED else HTTP_5XX
                 raise UpstreamFailure(outcome, status=resp.status, retry_after=retry_after)
+            if resp.status in (401, 403):
+                # Our credential, not the caller's: another provider may still answer.
+                resp.release()
+                raise UpstreamFailure(HTTP_5XX, "provider refused the credential", status=502)
             if resp.status != 200:
                 raw = await resp.read()
                 return client_error(resp.status, _provider_message(raw))
