@@ -383,12 +383,25 @@ class ApiStack(cdk.Stack):
             if hosting.provider == "bedrock"
         ]
         if bedrock_models:
+            resources = []
+            for m in bedrock_models:
+                if m.split(".", 1)[0] in ("us", "eu", "apac", "global"):
+                    # A cross-region inference profile: the profile here, and the model it
+                    # routes to in whichever region the profile picks.
+                    resources.append(
+                        f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:"
+                        f"inference-profile/{m}"
+                    )
+                    m = m.split(".", 1)[1]
+                    resources.append(f"arn:{cdk.Aws.PARTITION}:bedrock:*::foundation-model/{m}")
+                else:
+                    resources.append(
+                        f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}::foundation-model/{m}"
+                    )
+            # Converse needs InvokeModel, ConverseStream InvokeModelWithResponseStream.
             statement = iam.PolicyStatement(
                 actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                resources=[
-                    f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}::foundation-model/{m}"
-                    for m in bedrock_models
-                ],
+                resources=resources,
             )
             for fn in routers:
                 fn.add_to_role_policy(statement)
