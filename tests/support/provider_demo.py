@@ -1,5 +1,6 @@
-"""The issue's "must show", runnable against any MotherFluxer: `python -m tests.support.provider_demo
---base-url http://127.0.0.1:8186/v1 --api-key KEY --model claude-4-sonnet`.
+"""The issue's "must show", runnable against any MotherFluxer:
+`python -m tests.support.provider_demo --base-url http://127.0.0.1:8186/v1 --api-key KEY
+--model claude-4-sonnet`.
 
 With the unchanged `openai` SDK: a chat completion, a stream, a `tool_calls` answer with parsed
 arguments (buffered and streamed), a `parse()`d structured answer, and a 400 naming `tools`
@@ -65,9 +66,13 @@ def run(client: openai.OpenAI, model: str, plain: str | None) -> None:
         for d in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
             parts[d.index] = parts.get(d.index, "") + (d.function.arguments or "")
     print(f"streamed: get_weather({json.loads(parts[0])}) from {len(parts)} call(s)")
-    parsed = client.chat.completions.parse(
-        model=model, messages=[{"role": "user", "content": "Plan a trip"}], response_format=Trip
-    ).choices[0].message.parsed
+    parsed = (
+        client.chat.completions.parse(
+            model=model, messages=[{"role": "user", "content": "Plan a trip"}], response_format=Trip
+        )
+        .choices[0]
+        .message.parsed
+    )
     assert isinstance(parsed, Trip)
     print(f"parse():  {parsed!r}")
     if plain:
