@@ -231,6 +231,18 @@ class AccountsHooks:
             status=outcome.status,
             route_reason=req.reason[:500],
         )
+        if usage is not None and (usage.cached_tokens or usage.cache_write_tokens):
+            # Cached prompt tokens have prices of their own (catalog `cost_per_1m_cached_*`).
+            from accounts.pricing import price_request
+
+            record.cost_usd = price_request(
+                ticket.admission.model,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                self.service.price_for(ticket.admission.model.id, outcome.version),
+                cached_in=usage.cached_tokens,
+                cache_write=usage.cache_write_tokens,
+            )
         try:
             ticket.completion = await self.service.complete(ticket.admission, record)
         except Exception:
