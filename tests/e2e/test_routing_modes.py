@@ -172,7 +172,7 @@ def test_hybrid_without_its_preferred_model(http: httpx.Client) -> None:
     resp = infer(http, prompt=CODING_PROMPT, preferred_model="tiny-coder", fallback_mode="none")
     assert resp.status_code in (404, 503), resp.text
     error = resp.json()["error"]
-    assert set(error) >= {"type", "message", "code"}
+    assert set(error) >= {"type", "message", "param", "code"}
     assert error["code"] == "model_not_served"
     assert "tiny-coder" in error["message"]
     # Nothing internal leaks into the message a client sees.

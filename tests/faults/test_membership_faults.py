@@ -110,7 +110,7 @@ def test_all_instances_ejected_fails_fast_with_retry_after(
             break
     assert all(r.status in (502, 503) for r in failing), [r.status for r in failing]
     for r in failing:
-        assert set(r.error) == {"type", "message", "code"}
+        assert set(r.error) == {"type", "message", "param", "code"}
     views = rig.instances()
     for name in ("bad", "good"):
         assert views[name]["breaker_state"] == "open", views[name]

@@ -38,7 +38,7 @@ def test_total_failure_keeps_upstream_attempts_within_1_2x_requests(moto_endpoin
         # Every client got a typed error, none a hang or a stack trace.
         assert {r.status_code for r in replies} <= {502, 503}
         for r in replies:
-            assert set(r.json()["error"]) == {"type", "message", "code"}
+            assert set(r.json()["error"]) == {"type", "message", "param", "code"}
     finally:
         harness.stop()
         for h in handles:

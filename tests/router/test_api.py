@@ -16,7 +16,7 @@ CHAT = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 
 def _error(resp: httpx.Response) -> dict[str, str]:
     body = resp.json()
     assert set(body) == {"error"}
-    assert {"type", "message", "code"} <= set(body["error"])
+    assert {"type", "message", "param", "code"} <= set(body["error"])
     return body["error"]
 
 
