@@ -130,3 +130,16 @@ def test_cost_prices_cached_tokens_from_the_catalog() -> None:
     assert plain == Decimal("6")
     # 100k fresh at $6, 800k read at $0.60, 100k written at $7.50 (per million)
     assert cached == Decimal("0.6") + Decimal("0.48") + Decimal("0.75")
+
+
+def test_local_stack_adds_keyed_lineup_models_only_when_asked(tmp_path: Path) -> None:
+    from devstack.stack import EmbeddedStack, StackOptions
+
+    env = {"ANTHROPIC_API_KEY": "a", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+    stack = EmbeddedStack(StackOptions(data_dir=tmp_path, lineup=True, router_env=env))
+    ids = [m["id"] for m in stack.catalog["models"]]
+    assert ids[-1] == "claude-4-sonnet" and "claude-4-sonnet" not in stack.local_models
+    assert [i.model for i in stack.external_instances] == ["claude-4-sonnet"]
+    Catalog.model_validate({"models": stack.catalog["models"]})
+    quiet = EmbeddedStack(StackOptions(data_dir=tmp_path, router_env=env))
+    assert quiet.external_instances == [], "tests never reach a provider unless they ask"
