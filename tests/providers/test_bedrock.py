@@ -204,3 +204,43 @@ def test_mock_fidelity_with_boto3(mocks) -> None:
         sdk.converse(
             modelId="m", messages=[{"role": "user", "content": [result]}], toolConfig=tools
         )
+
+
+def test_https_image_is_fetched_into_bytes(mocks) -> None:
+    import asyncio
+
+    import orjson
+    from aiohttp import web
+
+    from router.upstream.base import Timeouts
+    from router.upstream.bedrock import BedrockClient
+    from router.upstream.images import ImageFetcher
+    from routing.instances import Instance
+    from tests.support.mock_base import MockServer, MockState
+
+    raw = base64.b64decode(PNG)
+
+    async def image(_: web.Request) -> web.Response:
+        return web.Response(body=raw, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/i.png", image)
+    with MockServer(app, MockState()) as images:
+        client = BedrockClient(
+            images=ImageFetcher(address_allowed=lambda ip: True, schemes=("http",))
+        )
+        inst = Instance("b", "m", "v1", "external", mocks[0].url, tags={"provider": "bedrock"})
+        body = {"model": PROFILE, "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": images.url + "/i.png"}}]}]}  # fmt: skip
+
+        async def go() -> int:
+            try:
+                reply = await client.send(inst, "/v1/chat/completions", orjson.dumps(body),
+                                          stream=False, timeouts=Timeouts(2, 5, 5, 10))  # fmt: skip
+                return reply.status
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(go()) == 200
+    block = mocks[0].requests[-1].body["messages"][0]["content"][0]
+    assert block == {"image": {"format": "png", "source": {"bytes": PNG}}}
