@@ -52,6 +52,14 @@ POWERTOOLS_ACCOUNT = "017000801446"
 STREAM_STAGE = "live"
 
 
+# Regions a Bedrock cross-region inference profile may route to, by its id's prefix.
+PROFILE_REGIONS = {
+    "us": ("us-east-1", "us-east-2", "us-west-2"),
+    "eu": ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"),
+    "apac": ("ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2"),
+}
+
+
 class ApiStack(cdk.Stack):
     def __init__(
         self,
@@ -385,15 +393,18 @@ class ApiStack(cdk.Stack):
         if bedrock_models:
             resources = []
             for m in bedrock_models:
-                if m.split(".", 1)[0] in ("us", "eu", "apac", "global"):
+                geo, _, base = m.partition(".")
+                if geo in PROFILE_REGIONS:
                     # A cross-region inference profile: the profile here, and the model it
-                    # routes to in whichever region the profile picks.
+                    # routes to in each region the profile may pick (no wildcard region).
                     resources.append(
                         f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:"
                         f"inference-profile/{m}"
                     )
-                    m = m.split(".", 1)[1]
-                    resources.append(f"arn:{cdk.Aws.PARTITION}:bedrock:*::foundation-model/{m}")
+                    resources += [
+                        f"arn:{cdk.Aws.PARTITION}:bedrock:{region}::foundation-model/{base}"
+                        for region in PROFILE_REGIONS[geo]
+                    ]
                 else:
                     resources.append(
                         f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}::foundation-model/{m}"
