@@ -238,7 +238,13 @@ class GeminiMock(MockServer):
         # The REST API serves both versions; google-genai 3.x calls v1, the router v1beta.
         app.router.add_post("/v1beta/models/{call}", self._call)
         app.router.add_post("/v1/models/{call}", self._call)
+        app.router.add_get("/v1beta/models", self._models)
         super().__init__(app, MockState())
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if (request.headers.get("x-goog-api-key") or request.query.get("key")) != self.api_key:
+            return _error(403, "API key not valid. Please pass a valid API key.")
+        return web.json_response({"models": [{"name": "models/gemini-2.0-flash"}]})
 
     async def _call(self, request: web.Request) -> web.StreamResponse:
         try:
