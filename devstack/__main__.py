@@ -29,7 +29,7 @@ def main() -> int:
     except Exception as exc:
         print(f"MotherFluxer failed to start: {exc}", file=sys.stderr, flush=True)
         return 1
-    models = ", ".join(m["id"] for m in stack.catalog["models"])
+    models = ", ".join(stack.local_models)
     lines = [
         f"  Router:    {stack.url}   (OpenAI base URL: {stack.url}/v1)",
         f"  Admin key: {stack.admin_key}",
@@ -39,6 +39,8 @@ def main() -> int:
         lines.append("  No key:    demo tier (rate-limited per client IP, small max_tokens)")
     lines += [
         f"  Models:    {models}   (tiny demo models: their answers are noise)",
+        "  Providers: "
+        + (", ".join(i.model for i in stack.external_instances) or "none (set a provider key)"),
         f"  Logs:      {options.data_dir / 'logs'}",
     ]
     print("\n" + "\n".join(lines) + "\n\nMotherFluxer is ready. Press Ctrl-C to stop.", flush=True)

@@ -39,6 +39,9 @@ class StackOptions:
     router_env: dict[str, str] = field(default_factory=dict)
     model_env: dict[str, str] = field(default_factory=dict)
     ready_timeout_s: float = 180.0
+    # Add seed 004's lineup models whose provider keys are set (on for `make run`; off in
+    # tests unless asked for, so a developer's real key never sends a test to a provider).
+    lineup: bool = False
 
 
 class EmbeddedStack:
@@ -57,6 +60,15 @@ class EmbeddedStack:
         self.signing_key = ""
         self.api_key: str | None = None
         self.catalog: dict[str, Any] = json.loads(options.catalog_path.read_text())
+        # Seed 004's lineup models whose provider keys are set (devstack/lineup.py).
+        from devstack.lineup import select
+
+        lineup, self.external_instances = (
+            select({**os.environ, **options.router_env}) if options.lineup else ([], [])
+        )
+        self.local_models = [m["id"] for m in self.catalog["models"]]
+        self.catalog["models"] = self.catalog["models"] + lineup
+        self.catalog_file = options.catalog_path
 
     # -- secrets kept across restarts ----------------------------------------------------------
     def _secrets(self) -> None:
@@ -87,6 +99,11 @@ class EmbeddedStack:
 
         client = self._dynamodb_client()
         create_table(client, TABLE)
+        if self.external_instances:
+            from health_checker.static import ensure_static
+            from registry.repository import InstanceRepository
+
+            ensure_static(InstanceRepository(client, TABLE), self.external_instances)
         saved = self.opt.data_dir / "dynamodb-config.json"
         if saved.exists():
             for item in json.loads(saved.read_text()):
@@ -184,7 +201,7 @@ class EmbeddedStack:
                 "MOTHERFLUXER_STAGE": "local",
                 "MOTHERFLUXER_INSTANCES_TABLE": TABLE,
                 "MOTHERFLUXER_DYNAMODB_ENDPOINT": self.dynamodb_url,
-                "MOTHERFLUXER_CATALOG_FILE": str(self.opt.catalog_path),
+                "MOTHERFLUXER_CATALOG_FILE": str(self.catalog_file),
                 "MOTHERFLUXER_ADMIN_KEY": self.admin_key,
                 "MOTHERFLUXER_SIGNING_KEY": self.signing_key,
                 "MOTHERFLUXER_DATA_DIR": str(self.opt.data_dir),
@@ -326,6 +343,9 @@ class EmbeddedStack:
     # -- whole stack ---------------------------------------------------------------------------
     def start(self) -> EmbeddedStack:
         self.opt.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.external_instances:
+            self.catalog_file = self.opt.data_dir / "catalog.json"
+            self.catalog_file.write_text(json.dumps(self.catalog))
         self._secrets()
         env = base_env()
         try:
@@ -340,7 +360,7 @@ class EmbeddedStack:
             per_model = self.opt.instances_per_model
             if per_model is None:
                 per_model = int(self.catalog.get("local", {}).get("instances_per_model", 2))
-            wanted = self.opt.models or [m["id"] for m in self.catalog["models"]]
+            wanted = self.opt.models or self.local_models
             for model in wanted:
                 for i in range(per_model):
                     self.start_model_server(model, "v1", i)
@@ -399,4 +419,5 @@ def default_options() -> StackOptions:
         data_dir=data_dir,
         port=int(os.environ.get("PORT", "8080")),
         admin_key=os.environ.get("MOTHERFLUXER_ADMIN_KEY") or None,
+        lineup=True,
     )

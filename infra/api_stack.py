@@ -52,6 +52,14 @@ POWERTOOLS_ACCOUNT = "017000801446"
 STREAM_STAGE = "live"
 
 
+# Regions a Bedrock cross-region inference profile may route to, by its id's prefix.
+PROFILE_REGIONS = {
+    "us": ("us-east-1", "us-east-2", "us-west-2"),
+    "eu": ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"),
+    "apac": ("ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2"),
+}
+
+
 class ApiStack(cdk.Stack):
     def __init__(
         self,
@@ -383,12 +391,28 @@ class ApiStack(cdk.Stack):
             if hosting.provider == "bedrock"
         ]
         if bedrock_models:
+            resources = []
+            for m in bedrock_models:
+                geo, _, base = m.partition(".")
+                if geo in PROFILE_REGIONS:
+                    # A cross-region inference profile: the profile here, and the model it
+                    # routes to in each region the profile may pick (no wildcard region).
+                    resources.append(
+                        f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:"
+                        f"inference-profile/{m}"
+                    )
+                    resources += [
+                        f"arn:{cdk.Aws.PARTITION}:bedrock:{region}::foundation-model/{base}"
+                        for region in PROFILE_REGIONS[geo]
+                    ]
+                else:
+                    resources.append(
+                        f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}::foundation-model/{m}"
+                    )
+            # Converse needs InvokeModel, ConverseStream InvokeModelWithResponseStream.
             statement = iam.PolicyStatement(
                 actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                resources=[
-                    f"arn:{cdk.Aws.PARTITION}:bedrock:{cdk.Aws.REGION}::foundation-model/{m}"
-                    for m in bedrock_models
-                ],
+                resources=resources,
             )
             for fn in routers:
                 fn.add_to_role_policy(statement)

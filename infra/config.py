@@ -89,7 +89,7 @@ class ExternalHosting(_Strict):
     """A model served by a provider outside the deployment; only its key lives with us."""
 
     kind: Literal["external"]
-    provider: Literal["openai", "anthropic", "bedrock"]
+    provider: Literal["openai", "azure", "anthropic", "bedrock", "gemini", "deepseek", "minimax"]
     base_url: str | None = None
     api_key_secret_name: str | None = None
     # Provider-side model name when it differs from the catalog id.
@@ -113,7 +113,10 @@ class ModelConfig(ModelSpec):
     hosting: Hosting
 
     def spec(self) -> ModelSpec:
-        return ModelSpec.model_validate(self.model_dump(exclude={"hosting"}))
+        fields = self.model_dump(exclude={"hosting"})
+        if isinstance(self.hosting, ExternalHosting):
+            fields["provider"] = self.hosting.provider
+        return ModelSpec.model_validate(fields)
 
 
 class Sizes(_Strict):

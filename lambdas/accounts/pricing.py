@@ -30,9 +30,19 @@ class Price:
 
 
 def price_request(
-    spec: ModelSpec, tokens_in: int, tokens_out: int, price: Price | None = None
+    spec: ModelSpec,
+    tokens_in: int,
+    tokens_out: int,
+    price: Price | None = None,
+    *,
+    cached_in: int = 0,
+    cache_write: int = 0,
 ) -> Decimal:
-    """USD cost, rounded up to the nano-dollar so small requests never cost zero by rounding."""
+    """USD cost, rounded up to the nano-dollar so small requests never cost zero by rounding.
+
+    `cached_in` / `cache_write` are the part of `tokens_in` the provider read from or wrote to
+    its prompt cache; they cost the catalog's cached prices where it has them.
+    """
     price = price or Price()
     hour = price.instance_hour_usd
     if hour is None and spec.instance_hour_usd is not None:
@@ -45,7 +55,16 @@ def price_request(
         cout = price.output_per_1m
         cin = Decimal(str(spec.cost_per_1m_input)) if cin is None else cin
         cout = Decimal(str(spec.cost_per_1m_output)) if cout is None else cout
-        cost = (cin * tokens_in + cout * tokens_out) / _MILLION
+        cached_in = min(cached_in, tokens_in)
+        cache_write = min(cache_write, tokens_in - cached_in)
+        read_price = spec.cost_per_1m_cached_input
+        write_price = spec.cost_per_1m_cache_write
+        c_read = cin if read_price is None else Decimal(str(read_price))
+        c_write = cin if write_price is None else Decimal(str(write_price))
+        fresh = tokens_in - cached_in - cache_write
+        cost = (
+            cin * fresh + c_read * cached_in + c_write * cache_write + cout * tokens_out
+        ) / _MILLION
     return cost.quantize(NANO, rounding=ROUND_CEILING)
 
 

@@ -44,6 +44,32 @@ async def probe_http(
     return ProbeResult(inst.instance_id, False, last, _ms(started))
 
 
+async def probe_provider(
+    session: aiohttp.ClientSession, inst: Instance, timeout_s: float
+) -> ProbeResult | None:
+    """The optional models-list probe of an external model (None: this one has none)."""
+    from router.upstream.provider_probe import probe_request
+
+    started = time.perf_counter()
+    try:
+        target = probe_request(inst)
+    except Exception:
+        return ProbeResult(inst.instance_id, False, "no credential", _ms(started))
+    if target is None:
+        return None
+    url, headers = target
+    try:
+        async with session.get(
+            url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
+        ) as resp:
+            # The status only: the provider's words (and our key) stay out of the detail.
+            return ProbeResult(
+                inst.instance_id, resp.status == 200, f"models {resp.status}", _ms(started)
+            )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return ProbeResult(inst.instance_id, False, f"models {type(exc).__name__}", _ms(started))
+
+
 def probe_sagemaker(client: Any, inst: Instance) -> ProbeResult:
     started = time.perf_counter()
     try:
@@ -95,9 +121,19 @@ async def check_all(
     sagemaker_client_factory: Callable[[], Any] | None = None,
     timeout_s: float = 2.0,
     clock: Callable[[], float] = time.time,
+    provider_probes: bool | None = None,
 ) -> CheckReport:
     instances = await asyncio.to_thread(repo.list_instances)
     results: dict[str, ProbeResult] = {}
+    if provider_probes is None:
+        from router.upstream.provider_probe import enabled
+
+        provider_probes = enabled()
+    external = [i for i in instances if i.kind == "external"] if provider_probes else []
+    if external:
+        async with aiohttp.ClientSession() as session:
+            found = await asyncio.gather(*(probe_provider(session, i, timeout_s) for i in external))
+        results.update({r.instance_id: r for r in found if r is not None})
     http = [i for i in instances if i.kind == "openai"]
     if http:
         async with aiohttp.ClientSession() as session:

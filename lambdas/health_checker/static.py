@@ -12,12 +12,10 @@ import time
 from typing import Any
 
 from registry.repository import InstanceRepository
+from router.upstream.providers import protocol_for
 from routing.instances import Instance
 
 logger = logging.getLogger("motherfluxer.health")
-
-# Providers that speak the OpenAI HTTP API; others need a client of their own.
-OPENAI_COMPATIBLE = frozenset({"openai", "openai_compatible", "vllm"})
 
 
 def static_instances(
@@ -43,21 +41,24 @@ def static_instances(
             )
     for model, spec in sorted(external_providers.items()):
         provider = str(spec.get("provider") or "")
-        if provider not in OPENAI_COMPATIBLE or not spec.get("base_url"):
+        if protocol_for(provider) is None:
             logger.warning(
                 "provider %s for %s has no client in this router; skipped", provider, model
             )
             continue
         tags = {"upstream_model": str(spec.get("model") or model), "provider": provider}
-        if spec.get("api_key_secret"):
-            tags["api_key_secret"] = str(spec["api_key_secret"])
+        for key in ("api_key_secret", "api_version", "region"):
+            if spec.get(key):
+                tags[key] = str(spec[key])
         out.append(
             Instance(
                 instance_id=f"ext-{model.replace('/', '-')}",
                 model=model,
                 version="v1",
-                kind="openai",
-                endpoint=str(spec["base_url"]).rstrip("/"),
+                # Served by router.upstream.providers; no active probe (it would cost requests),
+                # so passive health (breaker, ejection) alone judges them.
+                kind="external",
+                endpoint=str(spec.get("base_url") or "").rstrip("/"),
                 status="healthy",
                 last_heartbeat=stamp,
                 lease_seconds=0.0,

@@ -125,9 +125,9 @@ _GIVE_UPS: dict[str, tuple[type[APIError], str, str]] = {
         "retry_budget_exhausted",
         "upstream instances are failing and the retry budget is spent",
     ),
-    "upstream_overloaded": (
+    "upstream_rate_limited": (
         RateLimited,
-        "upstream_overloaded",
+        "upstream_rate_limited",
         "the model instances are overloaded; retry later",
     ),
     "upstream_timeout": (

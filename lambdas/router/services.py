@@ -16,6 +16,7 @@ from router.settings import Settings
 from router.snapshot import SnapshotStore
 from router.upstream.base import UpstreamClient
 from router.upstream.openai_http import OpenAIHTTPClient
+from router.upstream.providers import ExternalProviders
 from router.upstream.sagemaker import SageMakerClient
 from routing.catalog import Catalog
 
@@ -135,6 +136,7 @@ def build_services(
         "sagemaker": SageMakerClient(
             region=settings.region, endpoint_url=settings.sagemaker_endpoint
         ),
+        "external": ExternalProviders(),
     }
     dispatcher = Dispatcher(
         clients=clients,

@@ -15,7 +15,20 @@ Task = Literal["chat", "coding", "creative", "qa", "reasoning", "research", "vis
 TASKS: tuple[Task, ...] = ("chat", "coding", "creative", "qa", "reasoning", "research", "vision")
 
 Capability = Literal[
-    "text", "vision", "tools", "coding", "reasoning", "creative", "research", "chat", "embeddings"
+    "text",
+    "vision",
+    "tools",
+    "coding",
+    "reasoning",
+    "creative",
+    "research",
+    "chat",
+    "embeddings",
+    # API features a request may need; a model without one is never sent such a request.
+    "json_object",
+    "json_schema",
+    "logprobs",
+    "multiple_choices",
 ]
 
 Strategy = Literal[
@@ -71,6 +84,11 @@ class ModelSpec(_Strict):
     versions: tuple[ModelVersionSpec, ...] = (ModelVersionSpec(version="v1"),)
     strategy: Strategy = "least_outstanding"
     demo: bool = False
+    # Cached prompt tokens, where the provider reports them: read from and written to its cache.
+    cost_per_1m_cached_input: float | None = Field(default=None, ge=0)
+    cost_per_1m_cache_write: float | None = Field(default=None, ge=0)
+    # The provider behind an external model (anthropic, gemini, bedrock, openai, ...).
+    provider: str | None = None
 
     @field_validator("specialization")
     @classmethod

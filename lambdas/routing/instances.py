@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-InstanceKind = Literal["openai", "sagemaker"]
+InstanceKind = Literal["openai", "sagemaker", "external"]
 InstanceStatus = Literal["starting", "healthy", "unhealthy", "draining"]
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -14,7 +14,8 @@ BreakerState = Literal["closed", "open", "half_open"]
 class Instance:
     """One running copy of one version of one model.
 
-    `endpoint` is a base URL for `openai` instances and an endpoint name for `sagemaker` ones.
+    `endpoint` is a base URL for `openai` instances and an endpoint name for `sagemaker` ones;
+    `external` ones (providers) name theirs in `tags["provider"]` and may leave it empty.
     `rev` is the optimistic-concurrency version attribute of the stored item.
     """
 

@@ -117,7 +117,7 @@ StopReason = Literal[
     "not_retryable",
     "already_streaming",
     "no_healthy_instance",
-    "upstream_overloaded",
+    "upstream_rate_limited",
     "retry_budget_exhausted",
     "upstream_timeout",
     "upstream_error",
@@ -126,13 +126,13 @@ StopReason = Literal[
 # What the client sees for each way of giving up.
 STOP_STATUS: dict[str, int] = {
     "no_healthy_instance": 503,
-    "upstream_overloaded": 429,
+    "upstream_rate_limited": 429,
     "retry_budget_exhausted": 503,
     "upstream_timeout": 504,
     "upstream_error": 502,
 }
 # Ways of giving up after which the client should come back later: they get a Retry-After.
-_RETRY_LATER = frozenset({"no_healthy_instance", "upstream_overloaded", "retry_budget_exhausted"})
+_RETRY_LATER = frozenset({"no_healthy_instance", "upstream_rate_limited", "retry_budget_exhausted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +203,7 @@ def stop_for(outcome: Outcome) -> StopReason:
         return "upstream_timeout"
     if outcome is Outcome.http_429:
         # Busy, not broken: the client waits as long as the instance asked.
-        return "upstream_overloaded"
+        return "upstream_rate_limited"
     if outcome is Outcome.conn_refused:
         # Nobody could take the request: same as having no healthy instance.
         return "no_healthy_instance"

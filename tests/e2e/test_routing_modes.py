@@ -172,7 +172,7 @@ def test_hybrid_without_its_preferred_model(http: httpx.Client) -> None:
     resp = infer(http, prompt=CODING_PROMPT, preferred_model="tiny-coder", fallback_mode="none")
     assert resp.status_code in (404, 503), resp.text
     error = resp.json()["error"]
-    assert set(error) >= {"type", "message", "code"}
+    assert set(error) >= {"type", "message", "param", "code"}
     assert error["code"] == "model_not_served"
     assert "tiny-coder" in error["message"]
     # Nothing internal leaks into the message a client sees.
@@ -285,7 +285,9 @@ def test_recommend_sees_an_image_as_a_vision_task(http: httpx.Client) -> None:
     assert "vision" in body["reasoning"]
 
 
-def test_chat_with_an_image_and_no_vision_model_is_422(http: httpx.Client) -> None:
+def test_chat_with_an_image_and_no_vision_model_is_400_naming_messages(
+    http: httpx.Client,
+) -> None:
     messages = [
         {
             "role": "user",
@@ -298,8 +300,10 @@ def test_chat_with_an_image_and_no_vision_model_is_422(http: httpx.Client) -> No
     resp = http.post(
         "/v1/chat/completions", json={"model": "auto", "messages": messages, "max_tokens": 4}
     )
-    assert resp.status_code == 422, resp.text
-    assert resp.json()["error"]["code"] == "no_capable_model"
+    # Refused before routing, naming the part of the request no model can take.
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == "messages"
+    assert resp.json()["error"]["code"] == "unsupported_parameter"
     assert "retry-after" not in resp.headers
 
 

@@ -294,8 +294,14 @@ def test_catalog_parameter_holds_routing_fields_only(synth: Synth) -> None:
     assert [m["id"] for m in catalog["models"]] == [
         "phi-2",
         "phi-2-ecs",
-        "gpt-4o-mini",
         "claude-3-5-haiku",
+        # seed 004's lineup
+        "gemini-2.0-flash",
+        "gpt-4.1-mini",
+        "deepseek-v3",
+        "gpt-4o-mini",
+        "claude-4-sonnet",
+        "minimax-m1",
     ]
     assert all("hosting" not in m for m in catalog["models"])
 

@@ -151,7 +151,7 @@ def test_a_spent_budget_gives_up_and_hands_an_unsent_probe_back() -> None:
 @pytest.mark.parametrize(
     ("outcome", "status", "code"),
     [
-        (Outcome.http_429, 429, "upstream_overloaded"),
+        (Outcome.http_429, 429, "upstream_rate_limited"),
         (Outcome.timeout_first_byte, 504, "upstream_timeout"),
         (Outcome.malformed, 502, "upstream_failed"),
         (Outcome.conn_refused, 503, "no_healthy_instance"),

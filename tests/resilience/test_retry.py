@@ -150,7 +150,7 @@ def test_client_errors_are_passed_through() -> None:
         (Outcome.timeout_first_byte, "upstream_timeout", 504),
         (Outcome.timeout_connect, "upstream_timeout", 504),
         (Outcome.conn_refused, "no_healthy_instance", 503),
-        (Outcome.http_429, "upstream_overloaded", 429),
+        (Outcome.http_429, "upstream_rate_limited", 429),
     ],
 )
 def test_typed_give_up_when_attempts_run_out(outcome: Outcome, reason: str, status: int) -> None:

@@ -96,10 +96,16 @@ def test_static_sagemaker_and_provider_instances(repo: InstanceRepository) -> No
                 "api_key_secret": "arn:aws:secretsmanager:...:key",
             },
             "claude": {"provider": "anthropic", "base_url": None},
+            "mystery": {"provider": "carrier-pigeon", "base_url": None},
         },
     )
-    assert {i.instance_id for i in items} == {"sm-mf-dev-phi-2-v1", "ext-gpt-4o-mini"}
-    assert ensure_static(repo, items) == 2
+    assert {i.instance_id for i in items} == {
+        "sm-mf-dev-phi-2-v1",
+        "ext-gpt-4o-mini",
+        "ext-claude",
+    }, "every provider with a client is served; unknown ones are skipped"
+    assert {i.kind for i in items if i.instance_id.startswith("ext-")} == {"external"}
+    assert ensure_static(repo, items) == 3
     repo.apply("sm-mf-dev-phi-2-v1", lambda i: replace(i, status="unhealthy"))
     assert ensure_static(repo, items) == 0, "existing items keep their state"
     assert repo.get("sm-mf-dev-phi-2-v1").status == "unhealthy"

@@ -50,7 +50,9 @@ def test_scheduled_round(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
             monkeypatch.setattr(entry, "_repo", None)
             result = entry.handler({"source": "aws.events"}, _Context())
 
-            assert result["probed"] == 3
+            # The provider instance is judged passively (an active probe would cost requests).
+            assert result["probed"] == 2
+            assert repo.get("ext-m").kind == "external"
             assert repo.get("up").status == "healthy", "a passing probe brings an instance back"
             assert repo.get("down").status == "unhealthy"
             assert repo.get("ext-m").endpoint == upstream.url

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from accounts.errors import AccountsError
+from accounts.pricing import price_request
 from accounts.ratelimit_headers import ratelimit_headers
 from accounts.tiers import Caller
 from router.accounts_policy import conversations, response_cache
@@ -170,6 +171,22 @@ class AccountsPolicy:
             status=outcome.status,
             route_reason=req.reason,
         )
+        usage = outcome.usage
+        spec = self.svc.routing.catalog.get(record.model)
+        if (
+            usage is not None
+            and spec is not None
+            and (usage.cached_tokens or usage.cache_write_tokens)
+        ):
+            # Cached prompt tokens have prices of their own (catalog `cost_per_1m_cached_*`).
+            record.cost_usd = price_request(
+                spec,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                self.service.price_for(spec.id, outcome.version),
+                cached_in=usage.cached_tokens,
+                cache_write=usage.cache_write_tokens,
+            )
         try:
             ticket.completion = await self.service.complete(ticket.reservation, record)
         except Exception:

@@ -7,9 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from router import capabilities
+from router.api.deps import services
 from router.api.parsing import parse_body
 from router.pipeline import ParsedRequest, render, run_pipeline
 from router.requests import ChatCompletionRequest, CompletionRequest
+from routing.catalog import Catalog
 from routing.request_view import RequestView
 
 router = APIRouter()
@@ -34,22 +37,22 @@ def _openapi_body(schema: str) -> dict[str, Any]:
     return {"requestBody": {"content": {"application/json": {"schema": ref}}, "required": True}}
 
 
-def chat_view(body: ChatCompletionRequest) -> RequestView:
+def chat_view(
+    body: ChatCompletionRequest, payload: dict[str, Any], catalog: Catalog
+) -> tuple[RequestView, dict[str, Any]]:
+    """The routing view of a chat request, its capability needs checked against the catalog
+    (a need no model can meet is a 400 naming its `param`, before any upstream call)."""
     view = RequestView.from_messages(body.messages, **routing_fields(body))
     if body.max_completion_tokens and not body.max_tokens:
         view = view.model_copy(update={"max_tokens": body.max_completion_tokens})
-    if body.tools:
-        req = view.requirements.model_copy(
-            update={"required_capabilities": view.requirements.required_capabilities | {"tools"}}
-        )
-        view = view.model_copy(update={"requirements": req})
-    return view
+    return capabilities.check_chat(view, payload, catalog)
 
 
 @router.post("/v1/chat/completions", openapi_extra=_openapi_body("ChatCompletionRequest"))
 async def chat_completions(request: Request) -> Response:
     body, payload = await parse_body(request, ChatCompletionRequest)
-    parsed = ParsedRequest("/v1/chat/completions", payload, chat_view(body), body.stream)
+    view, payload = chat_view(body, payload, services(request).catalog)
+    parsed = ParsedRequest("/v1/chat/completions", payload, view, body.stream)
     return render(await run_pipeline(request, parsed))
 
 

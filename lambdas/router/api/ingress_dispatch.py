@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response, StreamingResponse
 
 from router.api.completions import chat_view
+from router.api.deps import services
 from router.dispatch.openai_wire import event_json
 from router.ingress.errors import IngressError
 from router.pipeline import ParsedRequest, render, run_pipeline
@@ -73,7 +74,8 @@ def param_path(loc: tuple[int | str, ...]) -> str | None:
 async def dispatch(request: Request, chat: dict[str, Any]) -> Response:
     """Route a chat completions request (already translated) like `/v1/chat/completions`."""
     body = validate(ChatCompletionRequest, chat)
-    parsed = ParsedRequest("/v1/chat/completions", chat, chat_view(body), body.stream)
+    view, chat = chat_view(body, chat, services(request).catalog)
+    parsed = ParsedRequest("/v1/chat/completions", chat, view, body.stream)
     return render(await run_pipeline(request, parsed))
 
 

@@ -114,12 +114,16 @@ def client_error_body(body: bytes, status: int) -> bytes:
     """An instance's own 4xx in our error shape, keeping only its message."""
     message = "the model instance rejected the request"
     param = None
+    code = f"upstream_{status}"
     try:
         obj = orjson.loads(body)
         inner = obj.get("error") if isinstance(obj, dict) else None
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             message = inner["message"][:500]
             param = inner.get("param") if isinstance(inner.get("param"), str) else None
+            # The upstream's own code (context_length_exceeded, ...) is what clients branch on.
+            if isinstance(inner.get("code"), str) and inner["code"].isidentifier():
+                code = inner["code"][:100]
     except (orjson.JSONDecodeError, AttributeError):
         pass
-    return error_body("invalid_request_error", message, f"upstream_{status}", param)
+    return error_body("invalid_request_error", message, code, param)

@@ -12,14 +12,21 @@ from typing import Any
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Parts of prompt_tokens read from / written to the provider's prompt cache.
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @classmethod
     def from_obj(cls, usage: Any) -> Usage | None:
         if not isinstance(usage, dict):
             return None
+        details = usage.get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
         return cls(
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=int(details.get("cached_tokens") or 0),
+            cache_write_tokens=int(details.get("cache_write_tokens") or 0),
         )
 
 

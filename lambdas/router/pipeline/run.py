@@ -3,12 +3,15 @@ dispatch → record. Route modules parse; this runs the rest and returns a typed
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
 
+from router import capabilities
 from router.api.deps import deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
+from router.errors import BadRequest
 from router.pipeline.policy import Policy
 from router.pipeline.types import Admission, ParsedRequest
 from routing.engine import Decision
@@ -30,6 +33,23 @@ async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
 
     snap = await svc.store.get()
     plan = svc.routing.plan(view, snap, manual_not_served_404=parsed.manual_not_served_404)
+    # Fallbacks lacking a capability the request needs are dropped: never a silent downgrade.
+    capable = capabilities.capable(
+        [(c.model, c.version) for c in plan.candidates], svc.catalog, view
+    )
+    if not capable:
+        raise BadRequest(
+            "the selected model cannot take this request", code="unsupported_parameter"
+        )
+    if len(capable) != len(plan.candidates):
+        keep = set(capable)
+        plan = replace(
+            plan, candidates=tuple(c for c in plan.candidates if (c.model, c.version) in keep)
+        )
+    parsed = replace(
+        parsed,
+        payload=capabilities.payload_for(parsed.payload, [m for m, _ in capable], svc.catalog),
+    )
 
     admission = await policy.admit(caller, view, plan, parsed, rid)
     try:

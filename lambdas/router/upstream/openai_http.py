@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
 
@@ -27,6 +27,7 @@ from router.upstream.base import (
     UpstreamFailure,
     check_first_event,
 )
+from router.upstream.ratelimit_headers import ratelimit_reset
 from routing.instances import Instance
 from routing.retry import parse_retry_after
 
@@ -71,11 +72,15 @@ class OpenAIHTTPClient:
         *,
         stream: bool,
         timeouts: Timeouts,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> BufferedReply | StreamReply:
         url = instance.endpoint.rstrip("/") + path
         headers = {"Content-Type": "application/json"}
         if self._auth_for is not None and "api_key_secret" in instance.tags:
             headers.update(self._auth_for(instance.tags))
+        if extra_headers:
+            # Provider keys for external instances (router.upstream.openai_compat).
+            headers.update(extra_headers)
         if stream:
             headers["Accept"] = "text/event-stream"
         timeout = aiohttp.ClientTimeout(
@@ -110,6 +115,8 @@ class OpenAIHTTPClient:
         try:
             if resp.status >= 500 or resp.status == 429:
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                if retry_after is None:
+                    retry_after = ratelimit_reset(resp.headers)
                 resp.release()
                 outcome = HTTP_429 if resp.status == 429 else HTTP_5XX
                 raise UpstreamFailure(outcome, status=resp.status, retry_after=retry_after)

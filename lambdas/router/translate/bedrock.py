@@ -1,0 +1,249 @@
+"""OpenAI chat/completions <-> Amazon Bedrock Converse / ConverseStream (boto3 shapes).
+
+Converse wants alternating user/assistant turns of content blocks, the system prompt apart,
+`toolConfig` for tools (a `toolResult` answers a `toolUse` of the turn before) and images as
+raw bytes. `response_format` becomes a forced tool, as for Anthropic. Stream events arrive as
+boto3 dicts (`messageStart`, `contentBlockStart/Delta/Stop`, `messageStop`, `metadata`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from router.translate.common import (
+    FORMAT_TOOL,
+    ChunkWriter,
+    TranslationError,
+    completion,
+    function_tools,
+    max_tokens_of,
+    parse_arguments,
+    parse_image_part,
+    response_schema,
+    stop_list,
+    text_of,
+    tool_call,
+    usage_obj,
+)
+
+FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+
+
+def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content or []):
+        kind = part.get("type") if isinstance(part, dict) else None
+        where = f"{param}[{j}]"
+        if kind in ("text", "input_text"):
+            if part.get("text"):
+                blocks.append({"text": part["text"]})
+        elif kind == "image_url":
+            ref = parse_image_part(part, where)
+            if ref.data is None:
+                raise TranslationError("Bedrock needs image bytes; the URL was not fetched", where)
+            fmt = FORMATS.get(ref.media_type or "")
+            if fmt is None:
+                raise TranslationError(f"image type {ref.media_type} is not supported", where)
+            blocks.append({"image": {"format": fmt, "source": {"bytes": ref.data}}})
+        else:
+            raise TranslationError(f"content part type {kind!r} is not supported", where)
+    return blocks
+
+
+def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+
+    for i, msg in enumerate(messages):
+        role = msg.get("role")
+        param = f"messages[{i}].content"
+        if role in ("system", "developer"):
+            if text := text_of(msg.get("content")):
+                system.append({"text": text})
+        elif role == "user":
+            add("user", _blocks(msg.get("content"), param))
+        elif role == "assistant":
+            blocks = _blocks(msg.get("content"), param)
+            for k, call in enumerate(msg.get("tool_calls") or []):
+                fn = call.get("function") or {}
+                args = parse_arguments(fn.get("arguments"), f"messages[{i}].tool_calls[{k}]")
+                blocks.append(
+                    {
+                        "toolUse": {
+                            "toolUseId": call.get("id"),
+                            "name": fn.get("name"),
+                            "input": args,
+                        }
+                    }
+                )
+            add("assistant", blocks)
+        elif role == "tool":
+            result = {
+                "toolUseId": msg.get("tool_call_id"),
+                "content": [{"text": text_of(msg.get("content")) or "(empty)"}],
+            }
+            add("user", [{"toolResult": result}])
+        else:
+            raise TranslationError(f"role {role!r} is not supported", f"messages[{i}].role")
+    if turns and turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": [{"text": "(continue)"}]})
+    return system, turns
+
+
+def to_request(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """Keyword arguments for boto3 `converse` / `converse_stream`."""
+    system, turns = _turns(list(body.get("messages") or []))
+    req: dict[str, Any] = {"modelId": model, "messages": turns}
+    if system:
+        req["system"] = system
+    config: dict[str, Any] = {"maxTokens": max_tokens_of(body)}
+    if body.get("temperature") is not None:
+        config["temperature"] = min(1.0, float(body["temperature"]))
+    if body.get("top_p") is not None:
+        config["topP"] = float(body["top_p"])
+    if stops := stop_list(body):
+        config["stopSequences"] = stops
+    req["inferenceConfig"] = config
+    tools = [
+        {
+            "toolSpec": {
+                "name": fn["name"],
+                "description": fn.get("description") or fn["name"],
+                "inputSchema": {"json": fn.get("parameters") or {"type": "object"}},
+            }
+        }
+        for fn in function_tools(body)
+    ]
+    choice = body.get("tool_choice")
+    tool_choice: dict[str, Any] | None = None
+    if choice == "required":
+        tool_choice = {"any": {}}
+    elif isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+        tool_choice = {"tool": {"name": choice["function"]["name"]}}
+    elif choice not in (None, "auto", "none"):
+        raise TranslationError("tool_choice is not understood", "tool_choice")
+    fmt = response_schema(body)
+    if fmt is not None:
+        tools.append(
+            {
+                "toolSpec": {
+                    "name": FORMAT_TOOL,
+                    "description": f"Answer as {fmt[0]}",
+                    "inputSchema": {"json": fmt[1]},
+                }
+            }
+        )
+        if tool_choice is None:
+            tool_choice = {"tool": {"name": FORMAT_TOOL}}
+    uses_tools = any("toolUse" in b or "toolResult" in b for t in turns for b in t["content"])
+    if choice == "none" and fmt is None and not uses_tools:
+        tools = []
+    if tools:
+        req["toolConfig"] = {"tools": tools}
+        if tool_choice is not None:
+            req["toolConfig"]["toolChoice"] = tool_choice
+    return req
+
+
+def _usage(raw: dict[str, Any]) -> dict[str, Any]:
+    read = int(raw.get("cacheReadInputTokens") or 0)
+    written = int(raw.get("cacheWriteInputTokens") or 0)
+    prompt = int(raw.get("inputTokens") or 0) + read + written
+    return usage_obj(prompt, int(raw.get("outputTokens") or 0), read, written)
+
+
+def from_response(resp: dict[str, Any], model: str) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in ((resp.get("output") or {}).get("message") or {}).get("content") or []:
+        if "text" in block:
+            texts.append(block["text"])
+        elif "toolUse" in block:
+            use = block["toolUse"]
+            args = orjson.dumps(use.get("input") or {}).decode()
+            if use.get("name") == FORMAT_TOOL:
+                texts.append(args)
+            else:
+                calls.append(tool_call(use.get("toolUseId"), use.get("name"), args))
+    finish = FINISH.get(resp.get("stopReason") or "end_turn", "stop")
+    if finish == "tool_calls" and not calls:
+        finish = "stop"
+    return completion(
+        model,
+        content="".join(texts) if texts or not calls else None,
+        tool_calls=calls,
+        finish_reason=finish,
+        usage=_usage(resp.get("usage") or {}),
+    )
+
+
+class StreamTranslator:
+    """ConverseStream events (boto3 dicts, one key each) in, OpenAI chunk dicts out."""
+
+    def __init__(self, model: str) -> None:
+        self.out = ChunkWriter(model)
+        self.done = False
+        self.stopped = False
+        self._tools: dict[int, int | None] = {}
+
+    def feed(self, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        if event == "messageStart":
+            return [self.out.chunk({"role": "assistant", "content": ""})]
+        if event == "contentBlockStart":
+            use = (data.get("start") or {}).get("toolUse")
+            if not use:
+                return []
+            index = int(data.get("contentBlockIndex", 0))
+            if use.get("name") == FORMAT_TOOL:
+                self._tools[index] = None
+                return []
+            position = sum(1 for v in self._tools.values() if v is not None)
+            self._tools[index] = position
+            call = tool_call(use.get("toolUseId"), use.get("name"), "")
+            return [self.out.chunk({"tool_calls": [{"index": position, **call}]})]
+        if event == "contentBlockDelta":
+            delta = data.get("delta") or {}
+            if "text" in delta:
+                return [self.out.chunk({"content": delta["text"]})]
+            if "toolUse" in delta:
+                piece = delta["toolUse"].get("input") or ""
+                position = self._tools.get(int(data.get("contentBlockIndex", 0)))
+                if position is None:
+                    return [self.out.chunk({"content": piece})] if piece else []
+                return [
+                    self.out.chunk(
+                        {"tool_calls": [{"index": position, "function": {"arguments": piece}}]}
+                    )
+                ]
+            return []
+        if event == "messageStop":
+            self.stopped = True
+            finish = FINISH.get(data.get("stopReason") or "end_turn", "stop")
+            if finish == "tool_calls" and not any(v is not None for v in self._tools.values()):
+                finish = "stop"
+            return [self.out.chunk({}, finish_reason=finish)]
+        if event == "metadata":
+            self.done = True
+            return [self.out.usage(_usage(data.get("usage") or {}))]
+        return []
