@@ -26,7 +26,11 @@ PRIVATE = "mock-private"
 
 def _catalog() -> dict:
     return catalog_doc(
-        model_doc(CHAT, owned_by="acme", capabilities=["text", "chat", "tools", "vision"]),
+        model_doc(
+            CHAT,
+            owned_by="acme",
+            capabilities=["text", "chat", "tools", "vision", "json_object", "json_schema"],
+        ),
         model_doc(EMBED, owned_by="acme", capabilities=["text", "embeddings"]),
         model_doc(PRIVATE, demo=False),
     )
