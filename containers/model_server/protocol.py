@@ -46,12 +46,15 @@ class BackendInfo:
     demo: bool
     pid: int
     context_window: int
+    # What this backend can do beyond plain text: structured_output, tools, embeddings.
+    capabilities: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class GenerationError(Exception):
     """A request the backend refused or failed; `kind` decides the HTTP status."""
 
-    def __init__(self, message: str, kind: str = "backend_error") -> None:
+    def __init__(self, message: str, kind: str = "backend_error", param: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.param = param

@@ -135,7 +135,7 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
                     time.sleep(0.05)
                 conn.send(("event", request_id, event))
         except GenerationError as exc:
-            conn.send(("error", request_id, str(exc), exc.kind))
+            conn.send(("error", request_id, str(exc), exc.kind, exc.param))
         except (BrokenPipeError, OSError):
             break
         except Exception as exc:
