@@ -12,7 +12,7 @@ from model_server.config import Settings
 from model_server.errors import install_error_handlers
 from model_server.labels import ServerHeaders
 from model_server.registration import RouterRegistration
-from model_server.routes import openai_api, ops, sagemaker
+from model_server.routes import embeddings, openai_api, ops, sagemaker
 from model_server.state import ServerState
 
 __all__ = ["ServerState", "create_app"]
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(openai_api.router)
     app.include_router(sagemaker.router)
+    app.include_router(embeddings.router)
     if settings.enable_faults:
         app.include_router(ops.faults_router)
     return app

@@ -41,7 +41,7 @@ One two three four five six seven eight nine ten. Monday Tuesday Wednesday Thurs
 
 TINY_CONFIG: dict[str, Any] = {
     "vocab_size": 512,
-    "n_positions": 512,
+    "n_positions": 1024,
     "n_embd": 64,
     "n_layer": 2,
     "n_head": 2,

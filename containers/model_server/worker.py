@@ -17,7 +17,12 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
-from model_server.protocol import BackendInfo, GenerationError
+from model_server.protocol import (
+    BackendInfo,
+    EmbeddingJob,
+    EmbeddingResult,
+    GenerationError,
+)
 
 log = logging.getLogger("model_server.worker")
 
@@ -28,6 +33,14 @@ def _refuse(conn: Connection, exc: Exception) -> NoReturn:
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
         conn.close()
     sys.exit(3)
+
+
+def embed(backend: Any, job: EmbeddingJob) -> EmbeddingResult:
+    if not hasattr(backend, "embed"):
+        raise GenerationError(
+            f"the {backend.name} backend cannot embed", kind="invalid_input", param="model"
+        )
+    return backend.embed(job)
 
 
 def run(conn: Connection, settings: dict[str, Any]) -> None:
@@ -71,6 +84,7 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
                 demo=backend.demo,
                 pid=os.getpid(),
                 context_window=backend.context_window,
+                capabilities=dict(getattr(backend, "capabilities", {}) or {}),
             ),
         )
     )
@@ -130,6 +144,9 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
             if "delay_next_request" in faults:
                 faults.discard("delay_next_request")
                 cancel.wait(3.0)
+            if isinstance(job, EmbeddingJob):
+                conn.send(("event", request_id, embed(backend, job)))
+                continue
             for event in generate_with_stops(backend, job, cancel):
                 if slow:
                     time.sleep(0.05)
