@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
+from pathlib import Path
 
 import openai
 import pytest
@@ -68,16 +69,19 @@ def test_batches_keep_order_and_match_single_requests(tiny_server: ModelServer) 
     assert similarity < 0.9999, "different texts must not embed identically"
 
 
-def test_token_arrays_embed_like_their_text(tiny_server: ModelServer) -> None:
-    [text_vector] = floats(tiny_server, input="hello")
-    tokens = tiny_server.post(
-        "/v1/completions", {"prompt": "hello", "max_tokens": 1}
-    ).json()["usage"]["prompt_tokens"]
-    assert tokens >= 1
-    [one] = floats(tiny_server, input=[5, 6, 7])
-    [nested] = floats(tiny_server, input=[[5, 6, 7]])
-    assert one == nested
-    assert len(text_vector) == len(one)
+def test_token_arrays_embed_like_their_text(tiny_server: ModelServer, model_cache: Path) -> None:
+    from transformers import AutoTokenizer
+
+    [model_dir] = model_cache.glob("tiny-gpt2-*")
+    ids = AutoTokenizer.from_pretrained(str(model_dir))("the quick brown fox")["input_ids"]
+    [text_vector] = floats(tiny_server, input="the quick brown fox")
+    [flat] = floats(tiny_server, input=ids)
+    [nested, other] = floats(tiny_server, input=[ids, ids[:1]])
+    for vector in (flat, nested):
+        assert all(
+            math.isclose(a, b, abs_tol=1e-4) for a, b in zip(vector, text_vector, strict=True)
+        )
+    assert other != flat
 
 
 @pytest.mark.parametrize(

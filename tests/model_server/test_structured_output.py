@@ -204,9 +204,7 @@ def test_streamed_tool_calls_match_buffered(tiny_server: ModelServer) -> None:
             if call.id:
                 ids[call.index] = call.id
                 names[call.index] = call.function.name
-            arguments[call.index] = arguments.get(call.index, "") + (
-                call.function.arguments or ""
-            )
+            arguments[call.index] = arguments.get(call.index, "") + (call.function.arguments or "")
         finish = chunk.choices[0].finish_reason or finish
     assert finish == "tool_calls"
     expected = buffered.message.tool_calls or []
