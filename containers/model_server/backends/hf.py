@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from model_server.backends.base import plain_chat_prompt
+from model_server.backends.base import render_chat
 from model_server.protocol import (
     EmbeddingJob,
     EmbeddingResult,
@@ -93,18 +93,8 @@ class TransformersBackend:
         """Text to tokenize, and whether the tokenizer should add its own special tokens."""
         if job.messages is None:
             return job.prompt or "", True
-        messages = job.messages
-        template = getattr(self.tokenizer, "chat_template", None)
-        native_tools = bool(job.tools and template and "tools" in template)
-        if job.tool_prompt and not native_tools:
-            messages = [{"role": "system", "content": job.tool_prompt}, *messages]
-        if template:
-            extra = {"tools": job.tools} if native_tools else {}
-            text = self.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False, **extra
-            )
-            return text, False
-        return plain_chat_prompt(messages), True
+        text, templated = render_chat(self.tokenizer, job)
+        return text, not templated
 
     def embed(self, job: EmbeddingJob) -> EmbeddingResult:
         from model_server.backends.embedding import embed_with

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from model_server import __version__
+from model_server import __version__, healthcheck
 from model_server.errors import ApiError
 from model_server.routes import server_of
 
@@ -62,6 +62,11 @@ async def health(request: Request) -> Response:
         "registered": bool(reg and reg.instance_id),
         "instance_id": reg.instance_id if reg else None,
         "server_version": __version__,
+        "demo_forced": state.settings.demo_forced,
+        "healthcheck": healthcheck.as_dict(),
+        # Still loading after the start period: the host's health check now counts failures.
+        "start_period_exceeded": not sup.ready
+        and time.monotonic() - state.started > healthcheck.START_PERIOD_S,
     }
     return JSONResponse(body, status_code=200 if state.ready else 503)
 
