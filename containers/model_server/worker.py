@@ -72,6 +72,10 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
 
     try:
         backend = load_backend(settings)
+        # The grammar view of the tokenizer costs about a second on big vocabularies: pay it
+        # before "ready", not on the first structured-output request.
+        if hasattr(backend, "grammar"):
+            backend.grammar()
     except Exception as exc:
         _refuse(conn, exc)
 
