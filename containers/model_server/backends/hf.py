@@ -23,6 +23,34 @@ from model_server.protocol import (
 log = logging.getLogger(__name__)
 
 
+def _token_streamer(base: type) -> type:
+    """A TextIteratorStreamer that hands text over per token, not per word.
+
+    The stock one holds text back until a space or newline, so with text that has few spaces
+    (noise, code, JSON) a stop sequence is seen, and generation cancelled, many tokens late.
+    Only an incomplete UTF-8 sequence and trailing spaces (which tokenizer clean-up may still
+    remove) are held back here.
+    """
+
+    class TokenStreamer(base):  # type: ignore[misc, valid-type]
+        def put(self, value: Any) -> None:
+            if len(value.shape) > 1:
+                value = value[0]
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd"):
+                return
+            ready = len(text.rstrip(" "))
+            if ready > self.print_len:
+                self.on_finalized_text(text[self.print_len : ready])
+                self.print_len = ready
+
+    return TokenStreamer
+
+
 class TransformersBackend:
     name = "transformers"
 
@@ -145,7 +173,9 @@ class TransformersBackend:
                 done = cancel.is_set()
                 return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _token_streamer(TextIteratorStreamer)(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True
+        )
         kwargs: dict[str, Any] = {
             "input_ids": enc["input_ids"].to(self.device),
             "attention_mask": enc["attention_mask"].to(self.device),
