@@ -21,9 +21,9 @@ from model_server.protocol import Constraint, GenerationError
 # A `,` between object members moves on to the required keys still missing.
 _CLOSING_WEIGHT = {ord("}"): 100.0, ord("]"): 100.0, ord('"'): 60.0, ord(","): 5.0}
 # How often the closing cost is re-measured once the end of the budget is in sight.
-_RECHECK_EVERY = 4
+_RECHECK_EVERY = 8
 # Closing candidates compared by look-ahead at each wind-down step.
-_CANDIDATES = 12
+_CANDIDATES = 6
 # Weight of log(choices left after a token) against its closing weight.
 _OPENNESS_PENALTY = 12.0
 
@@ -82,6 +82,7 @@ class GrammarProcessor:
         self.consumed = 0
         self.winding = False
         self.closing_cost: int | None = None
+        self.unit_cost = 0
         self.failure: str | None = None
 
     def _consume(self, token: int) -> None:
@@ -113,11 +114,15 @@ class GrammarProcessor:
             return True
         remaining = self.max_new_tokens - generated
         cost = self.closing_cost
-        due = cost is None or (remaining <= 2 * cost + 32 and generated % _RECHECK_EVERY == 0)
-        if due:
+        if cost is None:
+            # The cost from the very start is that of a minimal whole answer: between two
+            # measurements the model can open at most one more such unit (another tool call,
+            # another array item), so that is the margin kept.
+            cost = self.closing_cost = self.unit_cost = self._measure_closing(remaining)
+        margin = self.unit_cost + _RECHECK_EVERY + 1
+        if remaining <= 2 * (cost + margin) and generated % _RECHECK_EVERY == 0:
             cost = self.closing_cost = self._measure_closing(remaining)
-        # Margin: the cost can grow by a few tokens between two measurements.
-        self.winding = cost is not None and remaining <= cost + _RECHECK_EVERY + 1
+        self.winding = remaining <= cost + margin
         return self.winding
 
     def _measure_closing(self, limit: int) -> int:
