@@ -283,3 +283,10 @@ def test_unknown_named_tool_is_a_400(tiny_server: ModelServer) -> None:
     )
     assert r.status_code == 400
     assert r.json()["error"]["param"] == "tool_choice"
+
+
+def test_validation_errors_name_the_param(tiny_server: ModelServer) -> None:
+    r = tiny_server.post("/v1/chat/completions", {"messages": ASK, "temperature": 5})
+    assert r.json()["error"]["param"] == "temperature"
+    r = tiny_server.post("/v1/chat/completions", {"messages": ASK, "tools": [{"type": "x"}]})
+    assert r.json()["error"]["param"] == "tools"
