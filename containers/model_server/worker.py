@@ -35,6 +35,19 @@ def _refuse(conn: Connection, exc: Exception) -> NoReturn:
     sys.exit(3)
 
 
+def _prepare_grammar(backend: Any) -> None:
+    """Build the grammar view of the tokenizer before "ready" (about a second on big
+    vocabularies) rather than on the first structured-output request. A tokenizer it cannot
+    take costs structured output and tools, declared in the capabilities, not the model."""
+    if not hasattr(backend, "grammar"):
+        return
+    try:
+        backend.grammar()
+    except Exception as exc:
+        log.warning("no grammar support for this tokenizer: %s: %s", type(exc).__name__, exc)
+        backend.capabilities.update(structured_output=False, tools=False)
+
+
 def embed(backend: Any, job: EmbeddingJob) -> EmbeddingResult:
     if not hasattr(backend, "embed"):
         raise GenerationError(
@@ -72,12 +85,9 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
 
     try:
         backend = load_backend(settings)
-        # The grammar view of the tokenizer costs about a second on big vocabularies: pay it
-        # before "ready", not on the first structured-output request.
-        if hasattr(backend, "grammar"):
-            backend.grammar()
     except Exception as exc:
         _refuse(conn, exc)
+    _prepare_grammar(backend)
 
     conn.send(
         (

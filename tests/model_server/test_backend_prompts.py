@@ -73,3 +73,21 @@ def test_vllm_gets_the_grammar_for_its_guidance_backend(monkeypatch: pytest.Monk
     extra = vllm_backend._structured(Constraint(grammar="start: /x/", param="tools"))
     assert extra["structured_outputs"].grammar == "start: /x/"
     assert vllm_backend._structured(None) == {}
+
+
+def test_a_tokenizer_the_grammar_cannot_take_costs_only_structured_output() -> None:
+    from model_server.worker import _prepare_grammar
+
+    class NoGrammar:
+        capabilities = {"structured_output": True, "tools": True, "embeddings": True}
+
+        def grammar(self) -> None:
+            raise ValueError("no eos token")
+
+    backend = NoGrammar()
+    _prepare_grammar(backend)
+    assert backend.capabilities == {
+        "structured_output": False,
+        "tools": False,
+        "embeddings": True,
+    }

@@ -43,6 +43,11 @@ def _token_streamer(base: type) -> type:
             text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
             if text.endswith("\ufffd"):
                 return
+            if text.endswith("\n"):
+                # As the stock streamer does: a line is final, and re-decoding stays short.
+                self.on_finalized_text(text[self.print_len :])
+                self.token_cache, self.print_len = [], 0
+                return
             ready = len(text.rstrip(" "))
             if ready > self.print_len:
                 self.on_finalized_text(text[self.print_len : ready])
