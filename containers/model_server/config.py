@@ -47,6 +47,8 @@ def _task_url(port: int) -> str:
 
 @dataclass(frozen=True)
 class Settings:
+    # MOTHERFLUXER_DEMO: serve the tiny demo model instead of MODEL_ID / MODEL_PATH.
+    demo_forced: bool = False
     host: str = "0.0.0.0"
     port: int = 8080
     # "auto" picks vllm (GPU + vllm installed), else transformers when a model is named, else tiny.
@@ -84,6 +86,11 @@ class Settings:
         model_id = os.environ.get("MODEL_ID") or None
         model_path = os.environ.get("MODEL_PATH") or None
         backend = (os.environ.get("MODEL_BACKEND") or "auto").strip().lower()
+        demo = _env_bool("MOTHERFLUXER_DEMO")
+        if demo:
+            # The stage's demo switch: the tiny local model, whatever MODEL_ID the image
+            # names, so a dev task never downloads production weights.
+            backend = "tiny"
         if backend in ("tiny", "echo"):
             default_name = f"{backend}-demo"
         else:
@@ -92,6 +99,7 @@ class Settings:
             )
         port = _env_int("PORT", 8080)
         return cls(
+            demo_forced=demo,
             host=os.environ.get("HOST", "0.0.0.0"),
             port=port,
             backend=backend,

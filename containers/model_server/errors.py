@@ -34,6 +34,7 @@ class ApiError(Exception):
         *,
         error_type: str | None = None,
         retry_after: int | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -41,9 +42,18 @@ class ApiError(Exception):
         self.code = code
         self.error_type = error_type or _TYPES.get(status, "server_error")
         self.retry_after = retry_after
+        self.param = param
 
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"type": self.error_type, "message": self.message, "code": self.code}}
+    def body(self) -> dict[str, dict[str, str | None]]:
+        # `param` is always present (null allowed), as in OpenAI's error object.
+        return {
+            "error": {
+                "type": self.error_type,
+                "message": self.message,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
     def response(self) -> JSONResponse:
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
@@ -57,6 +67,15 @@ def describe_validation(exc: ValidationError | RequestValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request body"
+
+
+def first_param(exc: ValidationError | RequestValidationError) -> str | None:
+    """The top-level field the first error is about, as OpenAI names it in `param`."""
+    for err in exc.errors()[:1]:
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        if loc:
+            return str(loc[0])
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -10,8 +10,9 @@ from types import FrameType
 
 import uvicorn
 
-from model_server.app import ServerState, create_app
+from model_server.app import create_app
 from model_server.config import Settings
+from model_server.state import ServerState
 
 log = logging.getLogger("model_server")
 

@@ -32,11 +32,19 @@ def completion_body(
     prompt_tokens: int,
     completion_tokens: int,
     fingerprint: str,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if kind == "chat":
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if tool_calls else text,
+            "refusal": None,
+        }
+        if tool_calls:
+            message["tool_calls"] = tool_calls
         choice: dict[str, Any] = {
             "index": 0,
-            "message": {"role": "assistant", "content": text},
+            "message": message,
             "logprobs": None,
             "finish_reason": finish_reason,
         }
@@ -99,6 +107,10 @@ class ChunkWriter:
 
     def content(self, text: str) -> bytes:
         return self._chunk([self._choice(text, None)])
+
+    def tool_calls(self, deltas: list[dict[str, Any]]) -> bytes:
+        choice = {"index": 0, "delta": {"tool_calls": deltas}, "logprobs": None}
+        return self._chunk([{**choice, "finish_reason": None}])
 
     def finish(self, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> bytes:
         out = self._chunk([self._choice(None if self.kind == "chat" else "", finish_reason)])

@@ -146,7 +146,7 @@ class BackendSupervisor:
         if kind == "event" or kind == "error":
             queue = self._pending.get(msg[1])
             if queue is not None:
-                queue.put_nowait(msg[2] if kind == "event" else GenerationError(msg[2], msg[3]))
+                queue.put_nowait(msg[2] if kind == "event" else GenerationError(*msg[2:]))
         elif kind == "ready":
             self.info = msg[1]
             self.ready = True

@@ -41,7 +41,10 @@ One two three four five six seven eight nine ten. Monday Tuesday Wednesday Thurs
 
 TINY_CONFIG: dict[str, Any] = {
     "vocab_size": 512,
-    "n_positions": 512,
+    "n_positions": 1024,
+    # Weights are drawn for this many positions, then extended: the tiny model behaves exactly
+    # as it did when its context was 512, and tool prompts still fit.
+    "base_positions": 512,
     "n_embd": 64,
     "n_layer": 2,
     "n_head": 2,
@@ -87,7 +90,7 @@ def build_model(vocab_size: int) -> Any:
 
     config = GPT2Config(
         vocab_size=vocab_size,
-        n_positions=TINY_CONFIG["n_positions"],
+        n_positions=TINY_CONFIG["base_positions"],
         n_embd=TINY_CONFIG["n_embd"],
         n_layer=TINY_CONFIG["n_layer"],
         n_head=TINY_CONFIG["n_head"],
@@ -97,8 +100,22 @@ def build_model(vocab_size: int) -> Any:
     # A private generator keeps the weights identical across runs without touching global RNG.
     torch.manual_seed(TINY_CONFIG["seed"])
     model = GPT2LMHeadModel(config)
+    _extend_positions(model, TINY_CONFIG["n_positions"])
     model.eval()
     return model
+
+
+def _extend_positions(model: Any, positions: int) -> None:
+    import torch
+
+    old = model.transformer.wpe.weight.data
+    extra = torch.empty(positions - old.shape[0], old.shape[1])
+    generator = torch.Generator().manual_seed(TINY_CONFIG["seed"] + 1)
+    extra.normal_(0.0, model.config.initializer_range, generator=generator)
+    wpe = torch.nn.Embedding(positions, old.shape[1])
+    wpe.weight.data = torch.cat([old, extra])
+    model.transformer.wpe = wpe
+    model.config.n_positions = positions
 
 
 def build_tiny(target: Path) -> Path:

@@ -17,7 +17,12 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
-from model_server.protocol import BackendInfo, GenerationError
+from model_server.protocol import (
+    BackendInfo,
+    EmbeddingJob,
+    EmbeddingResult,
+    GenerationError,
+)
 
 log = logging.getLogger("model_server.worker")
 
@@ -28,6 +33,27 @@ def _refuse(conn: Connection, exc: Exception) -> NoReturn:
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
         conn.close()
     sys.exit(3)
+
+
+def _prepare_grammar(backend: Any) -> None:
+    """Build the grammar view of the tokenizer before "ready" (about a second on big
+    vocabularies) rather than on the first structured-output request. A tokenizer it cannot
+    take costs structured output and tools, declared in the capabilities, not the model."""
+    if not hasattr(backend, "grammar"):
+        return
+    try:
+        backend.grammar()
+    except Exception as exc:
+        log.warning("no grammar support for this tokenizer: %s: %s", type(exc).__name__, exc)
+        backend.capabilities.update(structured_output=False, tools=False)
+
+
+def embed(backend: Any, job: EmbeddingJob) -> EmbeddingResult:
+    if not hasattr(backend, "embed"):
+        raise GenerationError(
+            f"the {backend.name} backend cannot embed", kind="invalid_input", param="model"
+        )
+    return backend.embed(job)
 
 
 def run(conn: Connection, settings: dict[str, Any]) -> None:
@@ -61,6 +87,7 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
         backend = load_backend(settings)
     except Exception as exc:
         _refuse(conn, exc)
+    _prepare_grammar(backend)
 
     conn.send(
         (
@@ -71,6 +98,7 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
                 demo=backend.demo,
                 pid=os.getpid(),
                 context_window=backend.context_window,
+                capabilities=dict(getattr(backend, "capabilities", {}) or {}),
             ),
         )
     )
@@ -130,12 +158,15 @@ def run(conn: Connection, settings: dict[str, Any]) -> None:
             if "delay_next_request" in faults:
                 faults.discard("delay_next_request")
                 cancel.wait(3.0)
+            if isinstance(job, EmbeddingJob):
+                conn.send(("event", request_id, embed(backend, job)))
+                continue
             for event in generate_with_stops(backend, job, cancel):
                 if slow:
                     time.sleep(0.05)
                 conn.send(("event", request_id, event))
         except GenerationError as exc:
-            conn.send(("error", request_id, str(exc), exc.kind))
+            conn.send(("error", request_id, str(exc), exc.kind, exc.param))
         except (BrokenPipeError, OSError):
             break
         except Exception as exc:

@@ -189,7 +189,7 @@ def test_invocations_streams_sse(tiny_server: ModelServer) -> None:
         (json.dumps({**CHAT, "temperature": 5}).encode(), 422, "invalid_parameters"),
         (json.dumps({**CHAT, "n": 2}).encode(), 422, "invalid_parameters"),
         (json.dumps({**CHAT, "max_tokens": 100000}).encode(), 422, "invalid_parameters"),
-        (json.dumps({**CHAT, "max_tokens": 600}).encode(), 400, "context_length_exceeded"),
+        (json.dumps({**CHAT, "max_tokens": 1100}).encode(), 400, "context_length_exceeded"),
     ],
 )
 def test_bad_requests_get_openai_error_json(

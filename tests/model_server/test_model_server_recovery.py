@@ -47,6 +47,7 @@ def test_request_running_on_a_crashing_backend_gets_503(tiny_server: ModelServer
     assert r.json()["error"] == {
         "type": "service_unavailable",
         "message": "model backend restarted while answering",
+        "param": None,
         "code": "backend_unavailable",
     }
     _recovers(tiny_server, restarts)

@@ -91,3 +91,22 @@ def test_repeated_crashes_back_off_but_recover(echo_server: ModelServer, tmp_pat
         wait_until(lambda n=n: restarts() == start + n, timeout=10)
     echo_server.wait_ready(timeout=30)
     assert echo_server.post("/v1/completions", {"prompt": "ok", "max_tokens": 1}).ok
+
+
+def test_echo_refuses_what_it_cannot_enforce(echo_server: ModelServer) -> None:
+    # A backend without grammar support must say so, never answer with unconstrained text.
+    ask = [{"role": "user", "content": "hi"}]
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    cases = [
+        ({"tools": tools}, "tools"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+    ]
+    for extra, param in cases:
+        r = echo_server.post("/v1/chat/completions", {"messages": ask, **extra})
+        assert r.status_code == 400
+        assert r.json()["error"]["param"] == param
+    plain = {"messages": ask, "tools": tools, "tool_choice": "none", "max_tokens": 2}
+    assert echo_server.post("/v1/chat/completions", plain).status_code == 200
+    r = echo_server.post("/v1/embeddings", {"input": "hi"})
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "model"

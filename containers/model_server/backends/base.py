@@ -37,6 +37,24 @@ def plain_chat_prompt(messages: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def render_chat(tokenizer: Any, job: GenerationJob) -> tuple[str, bool]:
+    """The chat prompt, and whether the tokenizer's template made it (then it holds its own
+    special tokens). Tools go to templates that render them, else into a system message."""
+    assert job.messages is not None
+    messages = job.messages
+    template = getattr(tokenizer, "chat_template", None)
+    native_tools = bool(job.tools and template and "tools" in template)
+    if job.tool_prompt and not native_tools:
+        messages = [{"role": "system", "content": job.tool_prompt}, *messages]
+    if not template:
+        return plain_chat_prompt(messages), False
+    extra = {"tools": job.tools} if native_tools else {}
+    text = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False, **extra
+    )
+    return text, True
+
+
 def generate_with_stops(
     backend: Backend, job: GenerationJob, cancel: threading.Event
 ) -> Iterator[GenerationEvent]:

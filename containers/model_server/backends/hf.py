@@ -11,10 +11,49 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from model_server.backends.base import plain_chat_prompt
-from model_server.protocol import GenerationError, GenerationEvent, GenerationJob
+from model_server.backends.base import render_chat
+from model_server.protocol import (
+    EmbeddingJob,
+    EmbeddingResult,
+    GenerationError,
+    GenerationEvent,
+    GenerationJob,
+)
 
 log = logging.getLogger(__name__)
+
+
+def _token_streamer(base: type) -> type:
+    """A TextIteratorStreamer that hands text over per token, not per word.
+
+    The stock one holds text back until a space or newline, so with text that has few spaces
+    (noise, code, JSON) a stop sequence is seen, and generation cancelled, many tokens late.
+    Only an incomplete UTF-8 sequence and trailing spaces (which tokenizer clean-up may still
+    remove) are held back here.
+    """
+
+    class TokenStreamer(base):  # type: ignore[misc, valid-type]
+        def put(self, value: Any) -> None:
+            if len(value.shape) > 1:
+                value = value[0]
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd"):
+                return
+            if text.endswith("\n"):
+                # As the stock streamer does: a line is final, and re-decoding stays short.
+                self.on_finalized_text(text[self.print_len :])
+                self.token_cache, self.print_len = [], 0
+                return
+            ready = len(text.rstrip(" "))
+            if ready > self.print_len:
+                self.on_finalized_text(text[self.print_len : ready])
+                self.print_len = ready
+
+    return TokenStreamer
 
 
 class TransformersBackend:
@@ -63,23 +102,48 @@ class TransformersBackend:
         )
         # A single lock: generate() on one model object is not meant to run concurrently.
         self._lock = threading.Lock()
+        self._grammar: Any = None
+        self.embedding_dimensions = int(
+            getattr(config, "hidden_size", None) or getattr(config, "n_embd", 0)
+        )
+        self.capabilities = {
+            "structured_output": True,
+            "tools": True,
+            "embeddings": True,
+            "embedding_dimensions": self.embedding_dimensions,
+        }
+
+    def grammar(self) -> Any:
+        """The llguidance tokenizer, built on first use (about a second on big vocabularies)."""
+        if self._grammar is None:
+            from model_server.backends.constrained import GrammarTokenizer
+
+            vocab = int(self.hf_model.get_output_embeddings().weight.shape[0])
+            self._grammar = GrammarTokenizer(self.tokenizer, vocab)
+        return self._grammar
 
     def _prompt_text(self, job: GenerationJob) -> tuple[str, bool]:
         """Text to tokenize, and whether the tokenizer should add its own special tokens."""
         if job.messages is None:
             return job.prompt or "", True
-        if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(
-                job.messages, add_generation_prompt=True, tokenize=False
-            )
-            return text, False
-        return plain_chat_prompt(job.messages), True
+        text, templated = render_chat(self.tokenizer, job)
+        return text, not templated
+
+    def embed(self, job: EmbeddingJob) -> EmbeddingResult:
+        from model_server.backends.embedding import embed_with
+
+        return embed_with(self, job)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(self, job: GenerationJob, cancel: threading.Event) -> Iterator[GenerationEvent]:
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import (
+            LogitsProcessorList,
+            StoppingCriteria,
+            StoppingCriteriaList,
+            TextIteratorStreamer,
+        )
 
         torch = self._torch
         params = job.params
@@ -98,6 +162,14 @@ class TransformersBackend:
             )
         input_len = int(enc["input_ids"].shape[1])
         counted = [0]
+        guide = None
+        if job.constraint is not None:
+            from model_server.backends.constrained import GrammarProcessor
+
+            grammar = self.grammar()
+            guide = GrammarProcessor(
+                grammar, grammar.matcher(job.constraint), input_len, params.max_tokens
+            )
 
         class _CountAndCancel(StoppingCriteria):
             # Called once per generated token: the cheapest exact count of generated tokens.
@@ -106,7 +178,9 @@ class TransformersBackend:
                 done = cancel.is_set()
                 return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _token_streamer(TextIteratorStreamer)(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True
+        )
         kwargs: dict[str, Any] = {
             "input_ids": enc["input_ids"].to(self.device),
             "attention_mask": enc["attention_mask"].to(self.device),
@@ -115,18 +189,21 @@ class TransformersBackend:
             "stopping_criteria": StoppingCriteriaList([_CountAndCancel()]),
             "pad_token_id": self._pad_id,
         }
+        if guide is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([guide])
         if params.temperature > 0:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
         else:
             kwargs.update(do_sample=False)
         failure: list[BaseException] = []
+        produced: list[Any] = []
 
         def _run() -> None:
             try:
                 with torch.inference_mode():
                     if params.seed is not None:
                         torch.manual_seed(params.seed)
-                    self.hf_model.generate(**kwargs)
+                    produced.append(self.hf_model.generate(**kwargs))
             except BaseException as exc:  # reported to the caller below, never swallowed
                 failure.append(exc)
                 streamer.end()
@@ -142,4 +219,9 @@ class TransformersBackend:
             log.error("generation failed: %s", type(failure[0]).__name__)
             raise GenerationError(f"generation failed: {type(failure[0]).__name__}")
         reason = "length" if counted[0] >= params.max_tokens and not cancel.is_set() else "stop"
+        if guide is not None and produced:
+            # A grammar not met by the end is a cut answer, whatever stopped it.
+            tokens = [int(t) for t in produced[0][0, input_len:]]
+            if not guide.finish(tokens) and not cancel.is_set():
+                reason = "length"
         yield GenerationEvent("", prompt_len, counted[0], reason)

@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from model_server.backends.base import plain_chat_prompt
-from model_server.protocol import GenerationEvent, GenerationJob
+from model_server.backends.base import render_chat
+from model_server.protocol import Constraint, GenerationEvent, GenerationJob
 
 
 def vllm_usable() -> bool:
@@ -28,17 +28,49 @@ def vllm_usable() -> bool:
     return True
 
 
+def _engine_args(source: str, trust_remote_code: bool) -> Any:
+    """EngineArgs with llguidance ("guidance") as the structured-output backend, under the
+    option name of whichever vLLM is installed."""
+    import dataclasses
+
+    from vllm import EngineArgs
+
+    names = {f.name for f in dataclasses.fields(EngineArgs)}
+    extra: dict[str, Any] = {}
+    if "structured_outputs_config" in names:
+        extra["structured_outputs_config"] = {"backend": "guidance"}
+    elif "guided_decoding_backend" in names:
+        extra["guided_decoding_backend"] = "guidance"
+    return EngineArgs(model=source, trust_remote_code=trust_remote_code, **extra)
+
+
+def _structured(constraint: Constraint | None) -> dict[str, Any]:
+    """SamplingParams fields that make vLLM enforce our Lark grammar itself."""
+    if constraint is None:
+        return {}
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return {"structured_outputs": StructuredOutputsParams(grammar=constraint.grammar)}
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {
+            "guided_decoding": GuidedDecodingParams(grammar=constraint.grammar, backend="guidance")
+        }
+
+
 class VllmBackend:
     name = "vllm"
     demo = False
+    # Grammars go to vLLM's own guided decoding; embeddings would need a pooling runner.
+    capabilities = {"structured_output": True, "tools": True, "embeddings": False}
 
     def __init__(self, source: str, served_name: str, *, trust_remote_code: bool = False) -> None:
-        from vllm import EngineArgs, LLMEngine
+        from vllm import LLMEngine
 
         self.model = served_name
-        self._engine = LLMEngine.from_engine_args(
-            EngineArgs(model=source, trust_remote_code=trust_remote_code)
-        )
+        self._engine = LLMEngine.from_engine_args(_engine_args(source, trust_remote_code))
         self.tokenizer = self._engine.get_tokenizer()
         self.context_window = int(self._engine.model_config.max_model_len)
         self._lock = threading.Lock()
@@ -46,11 +78,7 @@ class VllmBackend:
     def _prompt_text(self, job: GenerationJob) -> str:
         if job.messages is None:
             return job.prompt or ""
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(
-                job.messages, add_generation_prompt=True, tokenize=False
-            )
-        return plain_chat_prompt(job.messages)
+        return render_chat(self.tokenizer, job)[0]
 
     def generate(self, job: GenerationJob, cancel: threading.Event) -> Iterator[GenerationEvent]:
         from vllm import SamplingParams
@@ -62,6 +90,7 @@ class VllmBackend:
             top_p=p.top_p,
             seed=p.seed,
             stop=list(p.stop) or None,
+            **_structured(job.constraint),
         )
         request_id = uuid.uuid4().hex
         with self._lock:
