@@ -1,0 +1,224 @@
+# ruff: noqa: RUF001, RUF002 -- full-width forms and math signs are the point here
+"""Feature strings for the prompt classifier, in any script; shared by training and inference.
+
+A prompt becomes a bag of short strings:
+
+* words (`w:`), word bigrams (`b:`) and 5-letter word prefixes (`p:`, a cheap stemmer for
+  inflected languages) for scripts written with spaces;
+* character unigrams (`h:`) and bigrams (`h2:`) for Chinese and Japanese, and character bigrams
+  inside each word (`k:`) for Korean, whose particles glue onto words;
+* cue-lexicon hits in every language (`#lex:code`, `#lex3:research`, `#first:creative`), see
+  `classifier_lexicons`;
+* script and language signals (`#s:kana`, `#lang:fr`);
+* shape: code fences, operators, identifiers that only code has, digits, arithmetic, question form,
+  length.
+
+Earlier turns of a conversation add `x`-prefixed cue and code features (and `xs` ones when the
+last turn is short), so "and in Rust?" or "make it longer" lean on what came before while an
+explicit new ask in the last turn still decides.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from routing.classifier_lexicons import (
+    CUE_NAMES,
+    LANGUAGE_WORDS,
+    PREFIX_CUES,
+    PREFIX_LENGTHS,
+    QUESTION_WORDS,
+    SUBSTRING_CUES,
+    WORD_CUES,
+)
+
+# Long prompts are classified from their head and tail: the ask is almost always there, and this
+# keeps the cost per request bounded whatever the caller pastes.
+MAX_CHARS = 2000
+MAX_CONTEXT_CHARS = 600
+_HAN_KANA = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HANGUL = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
+_TOKEN = re.compile(
+    rf"(?P<cjk>[{_HAN_KANA}]+)|(?P<hangul>[{_HANGUL}]+)|(?P<word>(?:[^\W{_HAN_KANA}{_HANGUL}]|')+)|\S"
+)
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_CODE_MARKS = frozenset("{}();=<>[]_`#$%&|\\")
+# Things prose almost never contains: camelCase, snake_case, calls, arrows, error class names.
+_CODEY = re.compile(
+    r"[a-z]+[A-Z][a-z]+|[a-z]+_[a-z]+|\w\.\w+\(|=>|->|::|\+\+|!=|==|"
+    r"\b(?:def|func|fn|var|const|let|print|printf|println|return|import)\b|\w+(?:Error|Exception)\b"
+)
+_MATH = re.compile(r"\d\s*[-+*/^=×÷]\s*\d|\b[xyn]\s*[=^+]|\d+\s*%|[√∫π²³]")
+_FENCE_OR_INDENT = ("```", "\n    ", "\n\t")
+
+
+def clip(text: str, limit: int = MAX_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return text[:half] + " " + text[-half:]
+
+
+def normalise(text: str) -> str:
+    """NFKC folds full-width forms (`？`, `ｐｙｔｈｏｎ`) into the ones the weights know."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def _cue_counts(words: list[str], cjk_text: str) -> dict[str, int]:
+    counts = dict.fromkeys(CUE_NAMES, 0)
+    for w in words:
+        names = WORD_CUES.get(w)
+        if names:
+            for name in names:
+                counts[name] += 1
+        for k in PREFIX_LENGTHS:
+            if len(w) > k:
+                hit = PREFIX_CUES.get(w[:k])
+                if hit:
+                    for name in hit:
+                        counts[name] += 1
+    if cjk_text:
+        for name, cues in SUBSTRING_CUES.items():
+            counts[name] += sum(1 for cue in cues if cue in cjk_text)
+    return counts
+
+
+def _code_shape(raw: str) -> list[str]:
+    feats = []
+    if any(mark in raw for mark in _FENCE_OR_INDENT):
+        feats.append("#codeblock")
+    if sum(1 for ch in raw if ch in _CODE_MARKS) >= 3:
+        feats.append("#codemarks")
+    codey = len(_CODEY.findall(raw))
+    if codey:
+        feats.append("#codey")
+        if codey >= 3:
+            feats.append("#codey3")
+    return feats
+
+
+def detect_language(text: str) -> str:
+    """Best guess among en, es, fr, de, pt, it, ru, zh, ja, ko ("und" when nothing votes)."""
+    lowered = normalise(clip(text)).lower()
+    return _language(lowered, [m.group() for m in _TOKEN.finditer(lowered)])
+
+
+def _language(lowered: str, tokens: list[str]) -> str:
+    if _KANA.search(lowered):
+        return "ja"
+    if re.search(f"[{_HANGUL}]", lowered):
+        return "ko"
+    if re.search(f"[{_HAN_KANA}]", lowered):
+        return "zh"
+    if _CYRILLIC.search(lowered):
+        return "ru"
+    votes: dict[str, int] = {}
+    for tok in tokens:
+        lang = LANGUAGE_WORDS.get(tok)
+        if lang:
+            votes[lang] = votes.get(lang, 0) + 1
+    if not votes:
+        return "und"
+    return max(sorted(votes), key=lambda k: votes[k])
+
+
+def _units(words: int, cjk_chars: int) -> int:
+    # Two CJK characters carry roughly what one spaced word does.
+    return words + cjk_chars // 2
+
+
+def extract_features(text: str, context: Sequence[str] = ()) -> list[str]:
+    """Feature strings for one prompt (the last turn) and, optionally, its earlier turns."""
+    raw = normalise(clip(text))
+    lowered = raw.lower()
+    feats: list[str] = []
+    words: list[str] = []
+    stream: list[str] = []
+    cjk_parts: list[str] = []
+    cjk_chars = 0
+    for match in _TOKEN.finditer(lowered):
+        tok = match.group()
+        kind = match.lastgroup
+        if kind == "cjk":
+            cjk_parts.append(tok)
+            cjk_chars += len(tok)
+            prev = "^"
+            for ch in tok:
+                feats.append("h:" + ch)
+                feats.append("h2:" + prev + ch)
+                prev = ch
+            feats.append("h2:" + prev + "$")
+            stream.append("<cjk>")
+        elif kind == "hangul":
+            cjk_parts.append(tok)
+            cjk_chars += len(tok)
+            feats.append("w:" + tok)
+            for i in range(len(tok) - 1):
+                feats.append("k:" + tok[i : i + 2])
+            words.append(tok)
+            stream.append(tok)
+        else:
+            feats.append("w:" + tok)
+            if kind == "word":
+                words.append(tok)
+                if len(tok) > 6 and tok.isalpha():
+                    feats.append("p:" + tok[:5])
+                    feats.append("s:" + tok[-3:])
+            stream.append(tok)
+    prev = "<s>"
+    for tok in stream:
+        feats.append("b:" + prev + " " + tok)
+        prev = tok
+    feats.append("#lang:" + _language(lowered, words))
+    if cjk_parts and _KANA.search(lowered):
+        feats.append("#s:kana")
+    if words and words[0] in QUESTION_WORDS:
+        feats.append("#qstart")
+    if raw.rstrip().endswith("?"):
+        feats.append("#qmark")
+    feats += _code_shape(raw)
+    if sum(1 for ch in raw if ch.isdigit()) >= 2:
+        feats.append("#digits")
+    if _MATH.search(lowered):
+        feats.append("#math")
+    counts = _cue_counts(words, " ".join(cjk_parts))
+    first = words[0] if words else ""
+    for name, count in counts.items():
+        if count:
+            feats.append("#lex:" + name)
+            if count >= 3:
+                feats.append("#lex3:" + name)
+        if first and name in WORD_CUES.get(first, ()):
+            feats.append("#first:" + name)
+    units = _units(len(words), cjk_chars)
+    feats.append(
+        "#len:" + ("1" if units <= 3 else "2" if units <= 8 else "3" if units <= 20 else "4")
+    )
+    if context:
+        feats += _context_features(context, short=units <= 10)
+    return feats
+
+
+def _context_features(context: Sequence[str], short: bool) -> list[str]:
+    raw = normalise(clip("\n".join(context[-3:]), MAX_CONTEXT_CHARS))
+    lowered = raw.lower()
+    words: list[str] = []
+    cjk: list[str] = []
+    for match in _TOKEN.finditer(lowered):
+        kind = match.lastgroup
+        if kind == "cjk":
+            cjk.append(match.group())
+        elif kind in ("word", "hangul"):
+            words.append(match.group())
+            if kind == "hangul":
+                cjk.append(match.group())
+    signals = [name for name, count in _cue_counts(words, " ".join(cjk)).items() if count]
+    if _code_shape(raw):
+        signals.append("code-shape")
+    feats = ["x#" + s for s in signals]
+    if short:
+        feats += ["xs#" + s for s in signals]
+    return feats
