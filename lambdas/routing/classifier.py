@@ -63,11 +63,11 @@ class _Model:
 @lru_cache(maxsize=1)
 def _load(path: str = str(WEIGHTS_PATH)) -> _Model:
     data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
-    return _Model(
-        labels=tuple(data["labels"]),
-        bias=tuple(data["bias"]),
-        weights={k: tuple(v) for k, v in data["weights"].items()},
-    )
+    # Rounded weights repeat a lot; sharing one float object per value keeps the table compact
+    # (and so in cache) on the hot path.
+    shared: dict[float, float] = {}
+    weights = {k: tuple(shared.setdefault(x, x) for x in v) for k, v in data["weights"].items()}
+    return _Model(labels=tuple(data["labels"]), bias=tuple(data["bias"]), weights=weights)
 
 
 def _softmax(logits: Sequence[float]) -> list[float]:

@@ -44,12 +44,19 @@ _TOKEN = re.compile(
     rf"(?P<cjk>[{_HAN_KANA}]+)|(?P<hangul>[{_HANGUL}]+)|(?P<word>(?:[^\W{_HAN_KANA}{_HANGUL}]|')+)|\S"
 )
 _KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
+_HAN_CHAR = re.compile(f"[{_HAN_KANA}]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_CODE_MARKS = frozenset("{}();=<>[]_`#$%&|\\")
+# Cue names per word (whole-word and prefix hits), memoised: vocabulary repeats across requests
+# far more than it grows, and the memo is bounded.
+_WORD_MEMO: dict[str, tuple[str, ...]] = {}
+_WORD_MEMO_MAX = 50_000
+_CODE_MARK = re.compile(r"[{}();=<>\[\]_`#$%&|\\]")
+_DIGIT = re.compile(r"\d")
 # Things prose almost never contains: camelCase, snake_case, calls, arrows, error class names.
 _CODEY = re.compile(
-    r"[a-z]+[A-Z][a-z]+|[a-z]+_[a-z]+|\w\.\w+\(|=>|->|::|\+\+|!=|==|"
-    r"\b(?:def|func|fn|var|const|let|print|printf|println|return|import)\b|\w+(?:Error|Exception)\b"
+    r"[a-z][A-Z]|[a-z]_[a-z]|\w\.\w+\(|=>|->|::|\+\+|!=|==|Error\b|Exception\b|"
+    r"\b(?:def|func|fn|var|const|let|print|printf|println|return|import)\b"
 )
 _MATH = re.compile(r"\d\s*[-+*/^=×÷]\s*\d|\b[xyn]\s*[=^+]|\d+\s*%|[√∫π²³]")
 _FENCE_OR_INDENT = ("```", "\n    ", "\n\t")
@@ -67,19 +74,27 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+def _word_cues(word: str) -> tuple[str, ...]:
+    hit = _WORD_MEMO.get(word)
+    if hit is not None:
+        return hit
+    names = list(WORD_CUES.get(word, ()))
+    for k in PREFIX_LENGTHS:
+        if len(word) <= k:
+            break
+        names += PREFIX_CUES.get(word[:k], ())
+    found = tuple(names)
+    if len(_WORD_MEMO) >= _WORD_MEMO_MAX:
+        _WORD_MEMO.clear()
+    _WORD_MEMO[word] = found
+    return found
+
+
 def _cue_counts(words: list[str], cjk_text: str) -> dict[str, int]:
     counts = dict.fromkeys(CUE_NAMES, 0)
     for w in words:
-        names = WORD_CUES.get(w)
-        if names:
-            for name in names:
-                counts[name] += 1
-        for k in PREFIX_LENGTHS:
-            if len(w) > k:
-                hit = PREFIX_CUES.get(w[:k])
-                if hit:
-                    for name in hit:
-                        counts[name] += 1
+        for name in _word_cues(w):
+            counts[name] += 1
     if cjk_text:
         for name, cues in SUBSTRING_CUES.items():
             counts[name] += sum(1 for cue in cues if cue in cjk_text)
@@ -90,7 +105,7 @@ def _code_shape(raw: str) -> list[str]:
     feats = []
     if any(mark in raw for mark in _FENCE_OR_INDENT):
         feats.append("#codeblock")
-    if sum(1 for ch in raw if ch in _CODE_MARKS) >= 3:
+    if len(_CODE_MARK.findall(raw)) >= 3:
         feats.append("#codemarks")
     codey = len(_CODEY.findall(raw))
     if codey:
@@ -106,13 +121,14 @@ def detect_language(text: str) -> str:
     return _language(lowered, [m.group() for m in _TOKEN.finditer(lowered)])
 
 
-def _language(lowered: str, tokens: list[str]) -> str:
-    if _KANA.search(lowered):
-        return "ja"
-    if re.search(f"[{_HANGUL}]", lowered):
-        return "ko"
-    if re.search(f"[{_HAN_KANA}]", lowered):
-        return "zh"
+def _language(lowered: str, tokens: list[str], cjk: bool = True) -> str:
+    if cjk:
+        if _KANA.search(lowered):
+            return "ja"
+        if _HANGUL_CHAR.search(lowered):
+            return "ko"
+        if _HAN_CHAR.search(lowered):
+            return "zh"
     if _CYRILLIC.search(lowered):
         return "ru"
     votes: dict[str, int] = {}
@@ -172,15 +188,16 @@ def extract_features(text: str, context: Sequence[str] = ()) -> list[str]:
     for tok in stream:
         feats.append("b:" + prev + " " + tok)
         prev = tok
-    feats.append("#lang:" + _language(lowered, words))
-    if cjk_parts and _KANA.search(lowered):
+    language = _language(lowered, words, bool(cjk_parts))
+    feats.append("#lang:" + language)
+    if language == "ja":
         feats.append("#s:kana")
     if words and words[0] in QUESTION_WORDS:
         feats.append("#qstart")
     if raw.rstrip().endswith("?"):
         feats.append("#qmark")
     feats += _code_shape(raw)
-    if sum(1 for ch in raw if ch.isdigit()) >= 2:
+    if len(_DIGIT.findall(raw)) >= 2:
         feats.append("#digits")
     if _MATH.search(lowered):
         feats.append("#math")
