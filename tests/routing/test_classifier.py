@@ -225,3 +225,22 @@ def test_shipped_weights_are_exactly_what_training_produces() -> None:
     tool = _training_tool()
     model = tool.train(tool.load_rows(tool.TRAIN_PATH))
     assert tool.serialise(model) == WEIGHTS_PATH.read_text(encoding="utf-8")
+
+
+def test_openai_messages_carry_the_earlier_turns_as_context() -> None:
+    view = RequestView.from_messages(
+        [
+            {"role": "system", "content": "You are helpful."},
+            {"role": "user", "content": "Write a function in Go that reverses a slice."},
+            {"role": "assistant", "content": "func reverse(s []int) { ... }"},
+            {"role": "user", "content": [{"type": "text", "text": "and in Kotlin?"}]},
+        ]
+    )
+    assert view.prompt == "and in Kotlin?"
+    assert view.context == (
+        "Write a function in Go that reverses a slice.",
+        "func reverse(s []int) { ... }",
+    )
+    assert classify(view.prompt, context=view.context).task == "coding"
+    single = RequestView.from_messages([{"role": "user", "content": "hi"}])
+    assert single.context == ()
