@@ -244,3 +244,28 @@ def test_openai_messages_carry_the_earlier_turns_as_context() -> None:
     assert classify(view.prompt, context=view.context).task == "coding"
     single = RequestView.from_messages([{"role": "user", "content": "hi"}])
     assert single.context == ()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "task"),
+    [
+        ("Escribe una función en Go que lea un archivo JSON y devuelva un mapa", "coding"),
+        (
+            "Haz una revisión de la literatura sobre el efecto del ruido urbano en el sueño",
+            "research",
+        ),
+        ("Escribe un poema corto sobre un faro abandonado", "creative"),
+        ("用 JavaScript 写一个函数，把数组按日期排序", "coding"),
+        ("请综述关于城市噪音对睡眠影响的研究文献", "research"),
+        ("写一首关于废弃灯塔的短诗", "creative"),
+        ("Goで JSON ファイルを読み込んでマップを返す関数を書いて", "coding"),
+        ("都市の騒音が睡眠に与える影響について、研究文献をレビューして", "research"),
+        ("廃墟になった灯台についての短い詩を書いて", "creative"),
+    ],
+)
+def test_recommend_labels_spanish_chinese_and_japanese_prompts(prompt: str, task: str) -> None:
+    from routing.engine import recommend
+    from tests.routing.world import NOW, make_catalog, make_snapshot
+
+    out = recommend(RequestView(prompt=prompt), make_catalog(), make_snapshot(), now=NOW)
+    assert out.task == task
