@@ -15,8 +15,11 @@ tip a short follow-up ("and in Rust?") but not outvote an explicit new ask.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -57,17 +60,23 @@ class Classification:
 class _Model:
     labels: tuple[str, ...]
     bias: tuple[float, ...]
-    weights: dict[str, tuple[float, ...]]
+    scale: float
+    index: dict[str, int]  # feature -> offset of its row in `weights`
+    weights: array  # int16 thousandths, len(labels) per feature
 
 
 @lru_cache(maxsize=1)
 def _load(path: str = str(WEIGHTS_PATH)) -> _Model:
     data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
-    # Rounded weights repeat a lot; sharing one float object per value keeps the table compact
-    # (and so in cache) on the hot path.
-    shared: dict[float, float] = {}
-    weights = {k: tuple(shared.setdefault(x, x) for x in v) for k, v in data["weights"].items()}
-    return _Model(labels=tuple(data["labels"]), bias=tuple(data["bias"]), weights=weights)
+    labels = tuple(data["labels"])
+    weights = array("h", base64.b64decode(data["weights_int16_b64"]))
+    if sys.byteorder == "big":
+        weights.byteswap()
+    width = len(labels)
+    if len(weights) != width * len(data["features"]):
+        raise ValueError(f"{path}: weight table does not match its feature list")
+    index = {f: i * width for i, f in enumerate(data["features"])}
+    return _Model(labels, tuple(data["bias"]), float(data["scale"]), index, weights)
 
 
 def _softmax(logits: Sequence[float]) -> list[float]:
@@ -80,11 +89,16 @@ def _softmax(logits: Sequence[float]) -> list[float]:
 def text_scores(text: str, context: Sequence[str] = ()) -> dict[str, float]:
     """Probability per text task (chat, coding, creative, qa, reasoning, research)."""
     model = _load()
-    weights = model.weights
-    rows = [row for f in set(extract_features(text, context)) if (row := weights.get(f))]
-    rows.append(model.bias)
-    # Column sums in C (zip/sum) rather than a Python loop per feature and label.
-    logits = [sum(column) for column in zip(*rows, strict=True)]
+    index, weights, width = model.index, model.weights, len(model.labels)
+    rows = [
+        weights[at : at + width]
+        for f in set(extract_features(text, context))
+        if (at := index.get(f)) is not None
+    ]
+    # Column sums in C (zip/sum) rather than a Python loop per feature and label; integer
+    # thousandths add exactly.
+    sums = [sum(column) for column in zip(*rows, strict=True)] if rows else [0] * width
+    logits = [b + s / model.scale for b, s in zip(model.bias, sums, strict=True)]
     probs = _softmax(logits)
     return {label: round(p, 4) for label, p in zip(model.labels, probs, strict=True)}
 
