@@ -63,6 +63,9 @@ class _Model:
     scale: float
     index: dict[str, int]  # feature -> offset of its row in `weights`
     weights: array  # int16 thousandths, len(labels) per feature
+    # Rows unpacked to tuples on first use: loading stays a few objects, and the features that
+    # real traffic keeps using cost one dict lookup, like a plain table. At most one per feature.
+    rows: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)
@@ -89,12 +92,16 @@ def _softmax(logits: Sequence[float]) -> list[float]:
 def text_scores(text: str, context: Sequence[str] = ()) -> dict[str, float]:
     """Probability per text task (chat, coding, creative, qa, reasoning, research)."""
     model = _load()
-    index, weights, width = model.index, model.weights, len(model.labels)
-    rows = [
-        weights[at : at + width]
-        for f in set(extract_features(text, context))
-        if (at := index.get(f)) is not None
-    ]
+    index, weights, width, cache = model.index, model.weights, len(model.labels), model.rows
+    rows = []
+    for f in set(extract_features(text, context)):
+        row = cache.get(f)
+        if row is None:
+            at = index.get(f)
+            if at is None:
+                continue
+            row = cache[f] = tuple(weights[at : at + width])
+        rows.append(row)
     # Column sums in C (zip/sum) rather than a Python loop per feature and label; integer
     # thousandths add exactly.
     sums = [sum(column) for column in zip(*rows, strict=True)] if rows else [0] * width

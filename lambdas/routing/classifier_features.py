@@ -40,9 +40,9 @@ MAX_CHARS = 2000
 MAX_CONTEXT_CHARS = 600
 _HAN_KANA = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HANGUL = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
-_TOKEN = re.compile(
-    rf"(?P<cjk>[{_HAN_KANA}]+)|(?P<hangul>[{_HANGUL}]+)|(?P<word>(?:[^\W{_HAN_KANA}{_HANGUL}]|')+)|\S"
-)
+# One group per kind of token, read with findall (C speed): CJK run, Hangul word, other word,
+# any other single non-space character.
+_TOKEN = re.compile(rf"([{_HAN_KANA}]+)|([{_HANGUL}]+)|((?:[^\W{_HAN_KANA}{_HANGUL}]|')+)|(\S)")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
 _HAN_CHAR = re.compile(f"[{_HAN_KANA}]")
@@ -118,7 +118,7 @@ def _code_shape(raw: str) -> list[str]:
 def detect_language(text: str) -> str:
     """Best guess among en, es, fr, de, pt, it, ru, zh, ja, ko ("und" when nothing votes)."""
     lowered = normalise(clip(text)).lower()
-    return _language(lowered, [m.group() for m in _TOKEN.finditer(lowered)])
+    return _language(lowered, [t[2] or t[1] for t in _TOKEN.findall(lowered) if t[2] or t[1]])
 
 
 def _language(lowered: str, tokens: list[str], cjk: bool = True) -> str:
@@ -155,39 +155,31 @@ def extract_features(text: str, context: Sequence[str] = ()) -> list[str]:
     stream: list[str] = []
     cjk_parts: list[str] = []
     cjk_chars = 0
-    for match in _TOKEN.finditer(lowered):
-        tok = match.group()
-        kind = match.lastgroup
-        if kind == "cjk":
-            cjk_parts.append(tok)
-            cjk_chars += len(tok)
-            prev = "^"
-            for ch in tok:
-                feats.append("h:" + ch)
-                feats.append("h2:" + prev + ch)
-                prev = ch
-            feats.append("h2:" + prev + "$")
+    for cjk, hangul, word, other in _TOKEN.findall(lowered):
+        if cjk:
+            cjk_parts.append(cjk)
+            cjk_chars += len(cjk)
+            feats += ["h:" + ch for ch in cjk]
+            feats += ["h2:" + a + b for a, b in zip("^" + cjk, cjk + "$", strict=True)]
             stream.append("<cjk>")
-        elif kind == "hangul":
-            cjk_parts.append(tok)
-            cjk_chars += len(tok)
-            feats.append("w:" + tok)
-            for i in range(len(tok) - 1):
-                feats.append("k:" + tok[i : i + 2])
-            words.append(tok)
-            stream.append(tok)
+        elif hangul:
+            cjk_parts.append(hangul)
+            cjk_chars += len(hangul)
+            feats.append("w:" + hangul)
+            feats += ["k:" + hangul[i : i + 2] for i in range(len(hangul) - 1)]
+            words.append(hangul)
+            stream.append(hangul)
+        elif word:
+            feats.append("w:" + word)
+            words.append(word)
+            if len(word) > 6 and word.isalpha():
+                feats.append("p:" + word[:5])
+                feats.append("s:" + word[-3:])
+            stream.append(word)
         else:
-            feats.append("w:" + tok)
-            if kind == "word":
-                words.append(tok)
-                if len(tok) > 6 and tok.isalpha():
-                    feats.append("p:" + tok[:5])
-                    feats.append("s:" + tok[-3:])
-            stream.append(tok)
-    prev = "<s>"
-    for tok in stream:
-        feats.append("b:" + prev + " " + tok)
-        prev = tok
+            feats.append("w:" + other)
+            stream.append(other)
+    feats += ["b:" + a + " " + b for a, b in zip(["<s>", *stream], stream, strict=False)]
     language = _language(lowered, words, bool(cjk_parts))
     feats.append("#lang:" + language)
     if language == "ja":
@@ -224,14 +216,14 @@ def _context_features(context: Sequence[str], short: bool) -> list[str]:
     lowered = raw.lower()
     words: list[str] = []
     cjk: list[str] = []
-    for match in _TOKEN.finditer(lowered):
-        kind = match.lastgroup
-        if kind == "cjk":
-            cjk.append(match.group())
-        elif kind in ("word", "hangul"):
-            words.append(match.group())
-            if kind == "hangul":
-                cjk.append(match.group())
+    for cjk_run, hangul, word, _ in _TOKEN.findall(lowered):
+        if cjk_run:
+            cjk.append(cjk_run)
+        elif hangul:
+            words.append(hangul)
+            cjk.append(hangul)
+        elif word:
+            words.append(word)
     signals = [name for name, count in _cue_counts(words, " ".join(cjk)).items() if count]
     if _code_shape(raw):
         signals.append("code-shape")
