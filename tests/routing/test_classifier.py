@@ -203,8 +203,9 @@ def test_classification_is_fast_in_every_script() -> None:
     for row in rows:
         classify(row["prompt"], context=row.get("context", ()))
     mean_ms = (time.perf_counter() - start) * 1000 / len(rows)
-    # About 0.1 ms on a quiet core; the bound leaves room for a busy shared machine.
-    assert mean_ms < 1.0, mean_ms
+    # About 0.05-0.1 ms on a quiet core (0.2-0.5 ms measured at load average 15 on 2 cores); the
+    # bound leaves room for a busy shared CI machine and still catches a tenfold regression.
+    assert mean_ms < 2.0, mean_ms
 
 
 def _training_tool():
