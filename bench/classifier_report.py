@@ -64,6 +64,12 @@ def main() -> None:
     confusion: Counter[tuple[str, str]] = Counter(
         (r["task"], p) for p, r in zip(predicted, rows, strict=True)
     )
+    print("| task | accuracy (recall) |")
+    print("| --- | ---: |")
+    for task in TEXT_TASKS:
+        hits = [o for o, r in zip(ok, rows, strict=True) if r["task"] == task]
+        print(f"| {task} | {_share(sum(hits), len(hits))} |")
+    print()
     print("| true \\ predicted | " + " | ".join(TEXT_TASKS) + " | recall |")
     print("| --- | " + " | ".join("---:" for _ in TEXT_TASKS) + " | ---: |")
     for truth in TEXT_TASKS:
