@@ -22,13 +22,16 @@ class RequestView(BaseModel):
     """What routing needs to know about one request.
 
     `model` follows the OpenAI form: a model id (manual), "auto", or a list of ids in preference
-    order. `prompt` is the text to classify (for chat, the last user turn); `prompt_tokens`, when
-    given, is the size of the whole conversation and is used for context-window fit.
+    order. `prompt` is the text to classify (for chat, the last user turn); `context` holds the
+    turns before it (at most the last three, oldest first) so a follow-up is read in context;
+    `prompt_tokens`, when given, is the size of the whole conversation and is used for
+    context-window fit.
     """
 
     model_config = ConfigDict(extra="ignore")
 
     prompt: str = ""
+    context: tuple[str, ...] = ()
     image_count: int = Field(default=0, ge=0)
     prompt_tokens: int | None = Field(default=None, ge=0)
     model: str | list[str] | None = None
@@ -54,9 +57,11 @@ class RequestView(BaseModel):
     @classmethod
     def from_messages(cls, messages: Iterable[Mapping[str, Any]], **fields: Any) -> RequestView:
         """Build from OpenAI chat messages (string content or content parts, images included)."""
+        messages = list(messages)
         texts, last_user, images = summarise_messages(messages)
         return cls(
             prompt=last_user,
+            context=conversation_context(messages),
             image_count=images,
             prompt_tokens=estimate_tokens("\n".join(texts), images),
             **fields,
@@ -86,3 +91,35 @@ def summarise_messages(messages: Iterable[Mapping[str, Any]]) -> tuple[list[str]
         if message.get("role") == "user" and parts:
             last_user = "\n".join(parts)
     return texts, last_user, images
+
+
+CONTEXT_TURNS = 3
+
+
+def _text_of(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"]
+            for part in content
+            if isinstance(part, Mapping)
+            and part.get("type") in ("text", "input_text")
+            and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def conversation_context(messages: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The user and assistant turns before the last user turn (the last three, oldest first)."""
+    turns = [
+        (m.get("role"), _text_of(m)) for m in messages if m.get("role") in ("user", "assistant")
+    ]
+    last_user = max(
+        (i for i, (role, text) in enumerate(turns) if role == "user" and text), default=-1
+    )
+    if last_user <= 0:
+        return ()
+    earlier = [text for _, text in turns[:last_user] if text]
+    return tuple(earlier[-CONTEXT_TURNS:])

@@ -8,7 +8,10 @@ it has at least one routable instance. The caller's `min_quality`, `max_response
     score = w_spec * specialization[task] + w_quality * quality + w_speed * speed
             + w_cost * cheapness + w_load * idleness
 
-with every term in 0..1 (see `Weights`, and docs/routing.md for the reading of each term).
+with every term in 0..1 (see `Weights`, and docs/routing.md for the reading of each term). The
+weights and soft-term references come from the request's optimisation goal (`routing.goals`;
+balanced when none), and a bounded history adjustment (`routing.history`) is added when a window
+of outcomes is given. Without a goal or history the score is exactly the metadata one.
 Ties break on model id, so equal inputs always rank equally.
 """
 
@@ -19,29 +22,34 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from routing.catalog import Catalog, ModelSpec, Task
+from routing.goals import (
+    COST_REF_USD,
+    DEFAULT_WEIGHTS,
+    SPEED_REF_SECONDS,
+    SPEED_WEIGHTS,
+    Weights,
+    profile_for,
+)
+from routing.history import DEFAULT_HISTORY_POLICY, HistoryIndex, HistoryPolicy, history_adjustment
 from routing.requirements import Requirements
 from routing.snapshot import ModelHealth, SnapshotIndex
+
+__all__ = [
+    "COST_REF_USD",
+    "DEFAULT_WEIGHTS",
+    "SPEED_REF_SECONDS",
+    "SPEED_WEIGHTS",
+    "ScoredModel",
+    "Weights",
+    "describe",
+    "score_models",
+]
 
 # Typical image cost in prompt tokens (a high-detail 512px tile plus its base) for context fit.
 IMAGE_TOKENS = 765
 _DEFAULT_OUTPUT_TOKENS = 256
-# Each soft term is ref / (ref + x): 1 when x is 0, one half when x equals the reference.
-SPEED_REF_SECONDS = 10.0
-COST_REF_USD = 0.01
+# Each soft term is ref / (ref + x); the speed and cost references come with the goal.
 LOAD_REF = 4.0
-
-
-@dataclass(frozen=True, slots=True)
-class Weights:
-    spec: float = 0.40
-    quality: float = 0.20
-    speed: float = 0.15
-    cost: float = 0.10
-    load: float = 0.15
-
-
-DEFAULT_WEIGHTS = Weights()
-SPEED_WEIGHTS = Weights(spec=0.30, quality=0.10, speed=0.40, cost=0.05, load=0.15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,9 @@ class ScoredModel:
     est_cost: float
     healthy: int
     relaxed: bool = False
+    history: float = 0.0  # what history added to (or took from) the score
+    history_reason: str = ""
+    goal: str = "balanced"
 
 
 def estimate_tokens(text: str, images: int = 0) -> int:
@@ -139,14 +150,23 @@ def score_models(
     has_images: bool = False,
     only: Iterable[str] | None = None,
     limit: int | None = None,
+    goal: str | None = None,
+    history: HistoryIndex | None = None,
+    history_policy: HistoryPolicy = DEFAULT_HISTORY_POLICY,
 ) -> list[ScoredModel]:
     """Capable, served models ranked best first (empty if none can take the request).
 
-    The arithmetic is `estimate_seconds` and `estimate_cost` inlined: this loop runs over every
-    model for every auto-routed request.
+    `goal` is the request's `optimize` (quality, cost, latency; None: balanced, or latency when
+    `prefer_speed`). `history` is the refreshed outcome window; models with too little of it are
+    scored on metadata alone. The arithmetic is `estimate_seconds` and `estimate_cost` inlined:
+    this loop runs over every model for every auto-routed request.
     """
     caps = needed_capabilities(task, requirements, has_images)
-    w = SPEED_WEIGHTS if requirements.prefer_speed else DEFAULT_WEIGHTS
+    profile = profile_for(goal, requirements.prefer_speed)
+    w = profile.weights
+    speed_ref, cost_ref = profile.speed_ref_seconds, profile.cost_ref_usd
+    use_history = history is not None and len(history) > 0
+    effects: dict[str, tuple[float, str]] = {}
     allowed = set(only) if only is not None else None
     min_q, max_t, max_c = (
         requirements.min_quality,
@@ -178,10 +198,15 @@ def score_models(
         score = (
             w.spec * fit
             + w.quality * row.quality
-            + w.speed * (SPEED_REF_SECONDS / (SPEED_REF_SECONDS + seconds))
-            + w.cost * (COST_REF_USD / (COST_REF_USD + cost))
+            + w.speed * (speed_ref / (speed_ref + seconds))
+            + w.cost * (cost_ref / (cost_ref + cost))
             + w.load * (LOAD_REF / (LOAD_REF + health.mean_in_flight))
         )
+        if use_history:
+            effect = history_adjustment(history.for_model(row.id, task), history_policy)  # type: ignore[union-attr]
+            if effect.reason:
+                effects[row.id] = (effect.adjustment, effect.reason)
+                score += effect.adjustment
         ok = (
             (min_q is None or row.quality >= min_q)
             and (max_t is None or seconds <= max_t)
@@ -194,7 +219,17 @@ def score_models(
     if limit is not None:
         ranked = ranked[:limit]
     return [
-        ScoredModel(model, round(-neg, 4), fit, secs, cost, healthy, relaxed)
+        ScoredModel(
+            model,
+            round(-neg, 4),
+            fit,
+            secs,
+            cost,
+            healthy,
+            relaxed,
+            *effects.get(model, (0.0, "")),
+            profile.name,
+        )
         for neg, model, fit, secs, cost, healthy in ranked
     ]
 
@@ -221,4 +256,8 @@ def describe(best: ScoredModel, requirements: Requirements) -> str:
     parts.append(f"{best.healthy} healthy")
     if best.relaxed:
         parts.append("requirements relaxed")
+    if best.goal != "balanced" and not (best.goal == "latency" and requirements.prefer_speed):
+        parts.append(f"goal {best.goal}")
+    if best.history_reason:
+        parts.append(best.history_reason)
     return ", ".join(parts)
