@@ -6,32 +6,9 @@ on a construct and everything under it; ids are listed where the finding arises.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import aws_cdk as cdk
-from constructs import IConstruct
-
+from infra.acknowledge import APIGW_LOGS, LAMBDA_BASIC, LAMBDA_VPC, ack
 from infra.config import StageConfig
-
-if TYPE_CHECKING:
-    from infra.stages import StageStacks
-
-LAMBDA_BASIC = (
-    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-)
-LAMBDA_VPC = (
-    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-)
-APIGW_LOGS = (
-    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-)
-
-
-def ack(scope: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge one AwsSolutions finding id on `scope` and its children."""
-    cdk.Validations.of(scope).acknowledge(
-        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason)
-    )
+from infra.stage_stacks import StageStacks
 
 
 def acknowledge_stage(stacks: StageStacks, config: StageConfig) -> None:
@@ -43,9 +20,30 @@ def acknowledge_stage(stacks: StageStacks, config: StageConfig) -> None:
 
 
 def _network(stacks: StageStacks) -> None:
-    # Nothing to acknowledge: flow logs on, default security group restricted, endpoints
-    # admit HTTPS from the VPC CIDR only.
-    return None
+    # Flow logs on, default security group restricted, endpoints admit HTTPS from the VPC
+    # CIDR only. The NAT instance (stages with nat_kind "instance") is acknowledged below;
+    # the Vpc construct holds no other EC2 instance.
+    network = stacks.network
+    if network.nat_instance is None:
+        return
+    ack(
+        network.vpc,
+        "EC26",
+        "NAT instance root volume holds only the stock AL2023 image and iptables rules, no "
+        "data; NatProvider.instance_v2 offers no block-device settings",
+    )
+    ack(
+        network.vpc,
+        "EC28",
+        "NAT instance of an idle-cost stage: basic 5-minute monitoring is enough, detailed "
+        "monitoring would cost more than the instance",
+    )
+    ack(
+        network.vpc,
+        "EC29",
+        "NAT instance is stateless and replaced by the next deploy; termination protection "
+        "would only block that",
+    )
 
 
 def _data(stacks: StageStacks, config: StageConfig) -> None:
@@ -117,6 +115,13 @@ def _data(stacks: StageStacks, config: StageConfig) -> None:
 
 def _api(stacks: StageStacks) -> None:
     api = stacks.api
+    if api.web_acl is None:
+        ack(
+            api.stream_api.deployment_stage,
+            "APIG3",
+            "Stage runs without the web ACL to idle cheaply (waf: false); stage throttling and "
+            "the router's per-key and per-IP rate limits still apply; prod keeps WAF",
+        )
     ack(
         api,
         f"IAM4[{LAMBDA_BASIC}]",
@@ -134,8 +139,7 @@ def _api(stacks: StageStacks) -> None:
         "The account-level API Gateway logging role needs exactly "
         "this AWS-managed policy to write access and execution logs",
     )
-    functions = (api.router_fn, api.stream_fn, api.health_fn, api.drainer_fn, api.migrations_fn)
-    for fn in functions:
+    for fn in api.functions:
         ack(
             fn,
             "L1",
@@ -169,8 +173,9 @@ def _api(stacks: StageStacks) -> None:
     ack(
         api.http_api,
         "APIG4",
-        "Public routes authenticate with MotherFluxer API keys inside "
-        "the router; only the registration routes use IAM authorization",
+        "The router authenticates every route itself: API keys (Bearer, hashed in PostgreSQL) "
+        "on public routes, the model's enrollment key or a signed registration token on the "
+        "registration routes (IAM authorization there only when registration_iam_auth is on)",
     )
 
 
@@ -180,8 +185,8 @@ def _models(stacks: StageStacks) -> None:
     ack(
         models,
         "ECS2",
-        "Environment holds only non-secret settings (model id, version, "
-        "router URL, secret ARN); the enrollment secret itself is read at start-up",
+        "Environment holds only non-secret settings (model id, version, router URL); the "
+        "enrollment key is injected by the ECS agent from Secrets Manager (task secrets)",
     )
     ack(
         models,

@@ -74,6 +74,9 @@ COST_USD = _router("CostUsd", "model", unit=NONE)
 BUDGET_REJECTED = _router("BudgetRejected", "model")
 BUDGET_USAGE_80 = _router("BudgetUsage80", "model")
 RATE_LIMITED = _router("RateLimited", "tier")
+# A request wanted a model that has no routable instance (asleep or waking); the ECS
+# scale-to-zero policy wakes the model on it (infra/ecs_models.py).
+WAKE_REQUESTS = _router("WakeRequests", "model")
 # Once per execution environment, on its first request (router, streamer, health checker).
 ROUTER_COLD_START = _router("ColdStart", "function_name")
 HEALTH_COLD_START = _health("ColdStart", "function_name")
@@ -95,7 +98,8 @@ REQUEST_METRICS: tuple[MetricSpec, ...] = (
     TOKENS_OUT,
 )
 COUNTED_METRICS: dict[str, MetricSpec] = {
-    spec.name: spec for spec in (COST_USD, BUDGET_REJECTED, BUDGET_USAGE_80, RATE_LIMITED)
+    spec.name: spec
+    for spec in (COST_USD, BUDGET_REJECTED, BUDGET_USAGE_80, RATE_LIMITED, WAKE_REQUESTS)
 }
 HEALTH_METRICS: tuple[MetricSpec, ...] = (
     HEALTHY_INSTANCES,
