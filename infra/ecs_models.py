@@ -14,6 +14,7 @@ sleep) and `max_instances`:
 from __future__ import annotations
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
@@ -22,6 +23,7 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from constructs import IConstruct
 
 from contracts import env
 from contracts import metrics as contract
@@ -137,13 +139,26 @@ def model_service(
         min_healthy_percent=0,
         max_healthy_percent=100,
     )
-    # CreateService fails with "capacity provider not associated" if it runs before the
-    # cluster's association resource; CDK does not order them itself.
-    for child in cluster.node.children:
-        if isinstance(child, ecs.CfnClusterCapacityProviderAssociations):
-            service.node.add_dependency(child)
     _sleep_and_wake(stack, service, model, hosting, version, vkey)
     return service
+
+
+@jsii.implements(cdk.IAspect)
+class ServicesAfterCapacityAssociations:
+    """CreateService fails with "capacity provider not associated" when it runs before the
+    cluster's ClusterCapacityProviderAssociations. CDK creates that resource late (in an
+    aspect of the cluster) and does not order services after it, so this aspect does."""
+
+    def visit(self, node: IConstruct) -> None:
+        if not (cdk.CfnResource.is_cfn_resource(node) and node.cfn_resource_type == SERVICE):
+            return
+        for other in cdk.Stack.of(node).node.find_all():
+            if cdk.CfnResource.is_cfn_resource(other) and other.cfn_resource_type == ASSOCIATIONS:
+                node.add_resource_dependency(other)
+
+
+SERVICE = "AWS::ECS::Service"
+ASSOCIATIONS = "AWS::ECS::ClusterCapacityProviderAssociations"
 
 
 def _sleep_and_wake(

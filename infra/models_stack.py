@@ -27,7 +27,7 @@ from infra.acknowledge import ack
 from infra.api_stack import ApiStack
 from infra.config import ConfigError, EcsHosting, ModelConfig, SageMakerHosting, StageConfig, slug
 from infra.data_stack import DataStack
-from infra.ecs_models import gpu_capacity, model_service
+from infra.ecs_models import ServicesAfterCapacityAssociations, gpu_capacity, model_service
 from infra.iam_hygiene import ExpandWildcardActions
 from infra.model_startup import EcsHealthTiming, image_start_seconds, sagemaker_startup_timeout
 from infra.network_stack import NetworkStack
@@ -79,6 +79,7 @@ class ModelsStack(cdk.Stack):
             exclude=IMAGE_EXCLUDES,
         )
         cdk.Aspects.of(self).add(ExpandWildcardActions())
+        cdk.Aspects.of(self).add(ServicesAfterCapacityAssociations())
         self.endpoints: dict[str, sagemaker.CfnEndpoint] = {}
         self.services: dict[str, ecs.Ec2Service] = {}
         for model in config.hosted_by("sagemaker"):
