@@ -122,8 +122,12 @@ def _lines(templates: dict[str, dict[str, Any]]) -> Iterator[Line]:
             elif kind == "AWS::ElastiCache::ReplicationGroup":
                 nodes = props.get("NumNodeGroups", 1) * (1 + props.get("ReplicasPerNodeGroup", 0))
                 hourly = PRICES["elasticache_hourly"][props["CacheNodeType"]]
+                if props.get("Engine") == "valkey":
+                    # Valkey nodes are listed 20 % below Redis OSS nodes of the same type.
+                    hourly *= 1 - PRICES["elasticache_valkey_discount"]
                 yield Line(
-                    f"ElastiCache {props['CacheNodeType']} x{nodes}", _per_month(hourly, nodes)
+                    f"ElastiCache {props.get('Engine', 'redis')} {props['CacheNodeType']} x{nodes}",
+                    _per_month(hourly, nodes),
                 )
             elif kind == "AWS::WAFv2::WebACL":
                 rules = len(props.get("Rules", []))
@@ -163,7 +167,9 @@ def _lines(templates: dict[str, dict[str, Any]]) -> Iterator[Line]:
                 a = PRICES["assumptions"]
                 polls = a["sqs_pollers"] * SECONDS / a["sqs_long_poll_seconds"]
                 yield Line("SQS long polling by the usage drainer", polls * PRICES["sqs_request"])
-            elif kind == "AWS::SSM::Parameter" and '"models"' in str(props.get("Value", "")):
+            if kind == "AWS::SSM::Parameter" and props.get("Tier") == "Advanced":
+                yield Line("SSM Advanced parameter", PRICES["ssm_advanced_parameter_month"])
+            if kind == "AWS::SSM::Parameter" and '"models"' in str(props.get("Value", "")):
                 models = len(json.loads(props["Value"])["models"])
                 # The health checker files 3 series per model every round, all month.
                 yield Line(
