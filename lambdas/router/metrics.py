@@ -1,7 +1,8 @@
 """Router metrics: one EMF document per request, shaped by the metric contract.
 
 Documents go to stdout in Lambda and to MOTHERFLUXER_EMF_FILE locally (contracts.emf); with
-neither, a debug log line stands in. The first document of an execution environment is
+neither, a debug log line stands in. Every request also feeds the process's Prometheus
+registry (router/prometheus.py, `GET /metrics`). The first document of an execution environment is
 preceded by a `ColdStart` count for the function, as the dashboards expect.
 """
 
@@ -13,6 +14,7 @@ import os
 from contracts import emf as emf_sink
 from contracts import env
 from contracts import metrics as contract
+from router import prometheus
 from router.dispatch import Outcome
 
 logger = logging.getLogger("motherfluxer.router")
@@ -26,6 +28,8 @@ class RouterMetrics:
     def __init__(self, namespace: str = contract.NAMESPACE, *, emf: bool | None = None) -> None:
         self._namespace = namespace
         self._emf = emf if emf is not None else emf_sink.enabled()
+        # A registry per Lambda execution environment would mean nothing to a scraper.
+        self._prometheus = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
 
     def _emit(self, dims: dict[str, str], values: list[tuple[contract.MetricSpec, float]]) -> None:
         if RouterMetrics._cold:
@@ -40,6 +44,19 @@ class RouterMetrics:
         emf_sink.emit(contract.ROUTER_SERVICE, dims, values, self._namespace)
 
     def record(self, outcome: Outcome) -> None:
+        usage = outcome.usage
+        if self._prometheus:
+            prometheus.observe(
+                outcome.model or "none",
+                outcome.version or "none",
+                outcome.status,
+                outcome.latency_ms,
+                outcome.overhead_ms,
+                outcome.attempts,
+                outcome.fallback,
+                usage.prompt_tokens if usage is not None else None,
+                usage.completion_tokens if usage is not None else None,
+            )
         if not self._emf:
             logger.debug(
                 "request done",
@@ -71,9 +88,11 @@ class RouterMetrics:
         self._emit(dims, values)
 
     def count(self, name: str, value: float = 1.0, **dims: str) -> None:
+        spec = contract.COUNTED_METRICS.get(name)
+        if self._prometheus and spec is not None and set(dims) == set(spec.dimensions):
+            prometheus.count(name, value, {d: dims[d] for d in spec.dimensions})
         if not self._emf:
             return
-        spec = contract.COUNTED_METRICS.get(name)
         if spec is None or set(dims) != set(spec.dimensions):
             # A metric outside the contract lands in a series no dashboard reads; say so
             # loudly, but never fail the request over it.
