@@ -1,4 +1,4 @@
-"""Dashboard widgets: one row per model (per-version lines), router-wide, Lambda, API, data.
+"""Overview dashboard widgets: one row per model (a line per version) and a router row.
 
 Custom metrics come from `metric_queries.contract_metric`, so each line reads a series the
 router or the health checker really emits (seed 000: version-specific monitoring).
@@ -7,12 +7,11 @@ router or the health checker really emits (seed 000: version-specific monitoring
 from __future__ import annotations
 
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_lambda as lambda_
 
 from accounts.tiers import TIERS
 from contracts import metrics as contract
 from infra.config import ModelConfig
-from infra.metric_queries import PERIOD, contract_metric, per_version
+from infra.metric_queries import contract_metric, per_version
 
 WIDTH = 12
 
@@ -117,51 +116,3 @@ def _cold_start_specs(functions: dict[str, str]) -> dict[str, tuple[contract.Met
         )
         for label, name in functions.items()
     }
-
-
-def lambda_row(functions: dict[str, lambda_.IFunction]) -> list[cw.IWidget]:
-    return [
-        cw.GraphWidget(
-            title="Lambda throttles",
-            left=[fn.metric_throttles(label=k, period=PERIOD) for k, fn in functions.items()],
-            width=WIDTH,
-        ),
-        cw.GraphWidget(
-            title="Lambda errors / duration p99",
-            left=[fn.metric_errors(label=k, period=PERIOD) for k, fn in functions.items()],
-            right=[
-                fn.metric_duration(label=k, statistic="p99", period=PERIOD)
-                for k, fn in functions.items()
-            ],
-            width=WIDTH,
-        ),
-    ]
-
-
-def api_row(http_api_id: str, rest_api_name: str, rest_stage: str) -> list[cw.IWidget]:
-    http_id = {"ApiId": http_api_id}
-    rest = {"ApiName": rest_api_name, "Stage": rest_stage}
-
-    def gw(name: str, dims: dict[str, str], stat: str = "Sum", label: str = "") -> cw.Metric:
-        return cw.Metric(
-            namespace="AWS/ApiGateway",
-            metric_name=name,
-            dimensions_map=dims,
-            statistic=stat,
-            period=PERIOD,
-            label=label,
-        )
-
-    return [
-        cw.GraphWidget(
-            title="API Gateway requests and 5xx",
-            left=[gw("Count", http_id, label="http"), gw("Count", rest, label="stream")],
-            right=[gw("5xx", http_id, label="http 5xx"), gw("5XXError", rest, label="stream 5xx")],
-            width=WIDTH,
-        ),
-        cw.GraphWidget(
-            title="API Gateway latency p99 (ms)",
-            left=[gw("Latency", http_id, "p99", "http"), gw("Latency", rest, "p99", "stream")],
-            width=WIDTH,
-        ),
-    ]

@@ -24,7 +24,8 @@ from infra import dashboards
 from infra.api_stack import ApiStack
 from infra.config import StageConfig
 from infra.data_stack import DataStack
-from infra.metric_queries import ALARM_PERIOD, PERIOD, combined, contract_metric, key, per_version
+from infra.metric_queries import ALARM_PERIOD, combined, contract_metric, key, per_version
+from infra.platform_dashboard import platform_dashboard
 
 # The DynamoDB calls the registry makes; ThrottledRequests is filed per TableName+Operation.
 TABLE_OPERATIONS = (
@@ -82,7 +83,7 @@ class MonitoringStack(cdk.Stack):
             cw.TextWidget(
                 markdown=f"# MotherFluxer {config.name}\nOne row per model with a line per "
                 "version: requests, errors, latency, overhead, fallbacks, retries, tokens, "
-                "cost and healthy instances. Platform health is on the platform dashboard.",
+                "cost and healthy instances. AWS services are on the platform dashboard.",
                 width=24,
                 height=2,
             )
@@ -90,22 +91,7 @@ class MonitoringStack(cdk.Stack):
         for model in config.models:
             self.overview.add_widgets(*dashboards.model_row(model))
         self.overview.add_widgets(*dashboards.router_row(list(config.models), cold_start))
-        self.overview.add_widgets(*dashboards.lambda_row(functions))
-        self.overview.add_widgets(
-            *dashboards.api_row(
-                api.http_api.api_id,
-                api.stream_api.rest_api_name,
-                api.stream_api.deployment_stage.stage_name,
-            )
-        )
-
-        self.platform = cw.Dashboard(
-            self,
-            "Platform",
-            dashboard_name=f"MotherFluxer-{config.name}-platform",
-            default_interval=cdk.Duration.hours(3),
-        )
-        self.platform.add_widgets(*self._data_widgets(data))
+        self.platform = platform_dashboard(self, config, data, api, functions)
 
         self._model_alarms(config)
         self._platform_alarms(config, functions, data, api)
@@ -118,60 +104,6 @@ class MonitoringStack(cdk.Stack):
             period=period,
             label="throttled requests",
         )
-
-    def _data_widgets(self, data: DataStack) -> list[cw.IWidget]:
-        table = data.instances_table
-        db = data.database
-        cache_node = f"{data.cache_replication_group_id}-001"
-
-        def cache(name: str, stat: str = "Average") -> cw.Metric:
-            return cw.Metric(
-                namespace="AWS/ElastiCache",
-                metric_name=name,
-                dimensions_map={"CacheClusterId": cache_node},
-                statistic=stat,
-                period=PERIOD,
-                label=name,
-            )
-
-        return [
-            cw.GraphWidget(
-                title="DynamoDB instances table",
-                left=[
-                    table.metric_consumed_read_capacity_units(period=PERIOD),
-                    table.metric_consumed_write_capacity_units(period=PERIOD),
-                ],
-                right=[
-                    self._table_throttles(data, PERIOD),
-                    table.metric_user_errors(period=PERIOD),
-                ],
-                width=12,
-            ),
-            cw.GraphWidget(
-                title="RDS PostgreSQL",
-                left=[
-                    db.metric_cpu_utilization(period=PERIOD),
-                    db.metric_database_connections(period=PERIOD),
-                ],
-                right=[
-                    db.metric_free_storage_space(period=PERIOD),
-                    db.metric_freeable_memory(period=PERIOD),
-                ],
-                width=12,
-            ),
-            cw.GraphWidget(
-                title="ElastiCache Valkey",
-                left=[cache("EngineCPUUtilization"), cache("DatabaseMemoryUsagePercentage")],
-                right=[cache("CurrConnections"), cache("Evictions", "Sum")],
-                width=12,
-            ),
-            cw.GraphWidget(
-                title="Usage queue",
-                left=[data.usage_queue.metric_approximate_age_of_oldest_message(period=PERIOD)],
-                right=[data.usage_dlq.metric_approximate_number_of_messages_visible(period=PERIOD)],
-                width=12,
-            ),
-        ]
 
     # -- alarms ------------------------------------------------------------------------------
 
