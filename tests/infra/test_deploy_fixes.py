@@ -179,3 +179,28 @@ def test_iam_registration_routes_use_iam_and_only_ecs_task_roles_may_call_them(
     )
     assert env["MOTHERFLUXER_REGISTRATION_IAM"] == "true"
     assert policy_statements(iam_registration.template("prod", "Api"))
+
+
+def test_iam4_and_iam5_are_acknowledged_per_resource_never_per_stack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, containers_dir: Path
+) -> None:
+    import aws_cdk as cdk
+
+    import infra.nag as nag
+
+    scopes: list[tuple[str, str]] = []
+    real = nag.ack
+
+    def recording(scope, rule: str, reason: str) -> None:
+        kind = "stack" if isinstance(scope, cdk.Stack) else "resource"
+        scopes.append((kind, rule))
+        real(scope, rule, reason)
+
+    monkeypatch.setattr(nag, "ack", recording)
+    # Building the constructs runs the acknowledgements; no synthesis needed.
+    load_app_module().build_app(
+        context={"nag": True}, outdir=str(tmp_path), containers_dir=containers_dir
+    )
+    iam = [(k, r) for k, r in scopes if r.startswith(("IAM4", "IAM5"))]
+    assert len(iam) > 20
+    assert [r for k, r in iam if k == "stack"] == []
