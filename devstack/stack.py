@@ -205,6 +205,8 @@ class EmbeddedStack:
                 "MOTHERFLUXER_ADMIN_KEY": self.admin_key,
                 "MOTHERFLUXER_SIGNING_KEY": self.signing_key,
                 "MOTHERFLUXER_DATA_DIR": str(self.opt.data_dir),
+                # Every EMF document the router and health checker would send to CloudWatch.
+                "MOTHERFLUXER_EMF_FILE": str(self.opt.data_dir / "logs" / "metrics.emf.jsonl"),
                 "MOTHERFLUXER_HEARTBEAT_INTERVAL_S": out.get(
                     "MOTHERFLUXER_HEARTBEAT_INTERVAL_S", "2"
                 ),

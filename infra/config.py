@@ -63,7 +63,13 @@ class EcsHosting(_Strict):
 
     kind: Literal["ecs"]
     instance_type: str = "g5.xlarge"
+    # Tasks at first deploy; autoscaling then moves between min_count and max_instances.
     desired_count: int = Field(default=1, ge=0, le=20)
+    # 0 lets the model sleep: no task and no GPU host while unused (capacity-provider ASG
+    # minimum is 0 too); a request for it wakes it (see docs/deploy.md).
+    min_count: int = Field(default=0, ge=0, le=20)
+    # Idle minutes with no request before a scale-to-zero model is put to sleep.
+    idle_minutes: int = Field(default=30, ge=5, le=1440)
     max_instances: int = Field(default=2, ge=1, le=40)
     gpu_count: int = Field(default=1, ge=1, le=8)
     memory_reservation_mib: int = Field(default=12288, ge=512)
@@ -82,6 +88,8 @@ class EcsHosting(_Strict):
     def _capacity(self) -> EcsHosting:
         if self.desired_count > self.max_instances:
             raise ValueError("desired_count must not exceed max_instances")
+        if self.min_count > self.max_instances:
+            raise ValueError("min_count must not exceed max_instances")
         return self
 
 
@@ -118,6 +126,11 @@ class ModelConfig(ModelSpec):
             fields["provider"] = self.hosting.provider
         return ModelSpec.model_validate(fields)
 
+    @property
+    def scales_to_zero(self) -> bool:
+        """True when the model may have no instance at all while unused."""
+        return isinstance(self.hosting, EcsHosting) and self.hosting.min_count == 0
+
 
 class Sizes(_Strict):
     router_memory_mb: int = Field(default=1769, ge=128, le=10240)
@@ -131,6 +144,13 @@ class Sizes(_Strict):
     cache_node_type: str = "cache.t4g.micro"
     cache_replicas: int = Field(default=0, ge=0, le=5)
     nat_gateways: int = Field(default=1, ge=0, le=3)
+    # "instance": one t4g.nano NAT instance (about $7 a month with its public IPv4 address)
+    # instead of NAT gateways ($33 each plus data processing); for stages that idle.
+    nat_kind: Literal["gateway", "instance"] = "gateway"
+    nat_instance_type: str = "t4g.nano"
+    # Interface endpoints ($7.30 a month each per AZ) keep AWS API traffic off the NAT; a
+    # stage with a NAT instance can send it through the instance for free instead.
+    interface_endpoints: bool = True
     max_azs: int = Field(default=1, ge=1, le=3)
     log_retention_days: int = 30
     backup_retention_days: int = Field(default=7, ge=1, le=35)
@@ -178,6 +198,14 @@ class Environment(_Strict):
     account: str | None = Field(default=None, pattern=r"^\d{12}$")
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
 
+    @field_validator("region")
+    @classmethod
+    def _aws_partition(cls, value: str | None) -> str | None:
+        # The Lambda Web Adapter and Powertools layers are published in `aws` only.
+        if value is not None and value.startswith(("cn-", "us-gov-", "us-iso")):
+            raise ValueError(f"{value} is outside the aws partition, which the stacks target")
+        return value
+
 
 class StageConfig(_Strict):
     """Everything one deployment (dev, prod) needs, validated before any construct exists."""
@@ -199,7 +227,13 @@ class StageConfig(_Strict):
     # The containers authenticate to the registration routes with Bearer enrollment keys.
     # True puts an IAM (SigV4) authorizer on those routes for containers that sign requests.
     registration_iam_auth: bool = False
-    lambda_web_adapter_layer_version: int = Field(default=25, ge=1)
+    # The adapter's docs list arm64 layer version 26 (aws partition only; see infra/layers.py).
+    lambda_web_adapter_layer_version: int = Field(default=26, ge=1)
+    # SnapStart caches a snapshot per published version, billed while the version is live
+    # (about $7 a month at 1769 MB); dev trades the faster cold start for that.
+    snap_start: bool = True
+    # The web ACL on the stream door ($5 a month plus $1 per rule).
+    waf: bool = True
     models: tuple[ModelConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -78,7 +78,7 @@ class DataStack(cdk.Stack):
         self.database = rds.DatabaseInstance(
             self,
             "Database",
-            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_4),
+            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16_13),
             instance_type=ec2.InstanceType(sizes.rds_instance_class),
             vpc=network.vpc,
             vpc_subnets=network.data_subnets,

@@ -1,7 +1,9 @@
 """The Lambda code asset: `lambdas/` plus its pinned dependencies for arm64 Python 3.12.
 
 Dependencies are installed with pip on the host (no Docker): pip fetches manylinux aarch64
-wheels for CPython 3.12 regardless of the machine it runs on. The app skips bundling unless
+wheels for CPython 3.12 regardless of the machine it runs on. Both manylinux tags are allowed:
+greenlet and psycopg-binary publish aarch64 wheels tagged only `manylinux_2_28`, which the
+Lambda Python 3.12 runtime (Amazon Linux 2023, glibc 2.34) loads. The app skips bundling unless
 `-c bundle=true` is given, so synth and tests only fingerprint the source folder.
 """
 
@@ -31,6 +33,7 @@ ASSET_EXCLUDES = [
 ]
 
 LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -55,8 +58,7 @@ class PipLocalBundling:
                 str(requirements),
                 "--target",
                 str(out),
-                "--platform",
-                "manylinux2014_aarch64",
+                *(arg for tag in LAMBDA_PLATFORMS for arg in ("--platform", tag)),
                 "--implementation",
                 "cp",
                 "--python-version",

@@ -1,8 +1,10 @@
 """Self-hosted models: SageMaker endpoints and ECS GPU services, both running `containers/`.
 
-Every container learns who it is from its environment (served model name, version, model id)
-and joins the router's pool by calling the IAM-authorized registration route with its role's
-credentials plus the model's enrollment secret, then heartbeats on the same path family.
+Every container learns who it is from its environment (served model name, version, model id).
+ECS tasks join the router's pool through the registration route, with the model's enrollment
+key (injected by the ECS agent) or, where `registration_iam_auth` is on, SigV4 with the task
+role; then they heartbeat. SageMaker endpoints do not register: the health checker lists them
+from MOTHERFLUXER_SAGEMAKER_ENDPOINTS (health_checker/static.py), so their role gets no grant.
 """
 
 from __future__ import annotations
@@ -12,22 +14,23 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
-from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra import nag, naming
+from contracts import env
+from infra import naming
+from infra.acknowledge import ack
 from infra.api_stack import ApiStack
-from infra.common import retention
 from infra.config import ConfigError, EcsHosting, ModelConfig, SageMakerHosting, StageConfig, slug
 from infra.data_stack import DataStack
+from infra.ecs_models import ServicesAfterCapacityAssociations, gpu_capacity, model_service
 from infra.iam_hygiene import ExpandWildcardActions
-from infra.network_stack import MODEL_PORT, NetworkStack
+from infra.model_startup import EcsHealthTiming, image_start_seconds, sagemaker_startup_timeout
+from infra.network_stack import NetworkStack
 
 IMAGE_EXCLUDES = [
     "**/__pycache__",
@@ -67,6 +70,7 @@ class ModelsStack(cdk.Stack):
         self._data = data
         self._api = api
         require_dockerfile(containers_dir)
+        self.start_seconds = image_start_seconds(containers_dir)
         self.image = ecr_assets.DockerImageAsset(
             self,
             "ModelImage",
@@ -75,6 +79,7 @@ class ModelsStack(cdk.Stack):
             exclude=IMAGE_EXCLUDES,
         )
         cdk.Aspects.of(self).add(ExpandWildcardActions())
+        cdk.Aspects.of(self).add(ServicesAfterCapacityAssociations())
         self.endpoints: dict[str, sagemaker.CfnEndpoint] = {}
         self.services: dict[str, ecs.Ec2Service] = {}
         for model in config.hosted_by("sagemaker"):
@@ -87,22 +92,22 @@ class ModelsStack(cdk.Stack):
         hosting = model.hosting
         assert isinstance(hosting, SageMakerHosting | EcsHosting)
         return {
-            "MOTHERFLUXER_ROUTER_URL": f"https://{self._config.domain_name}",
-            "MOTHERFLUXER_STAGE": self._config.name,
-            "MOTHERFLUXER_ENROLLMENT_SECRET": self._data.enrollment_secrets[model.id].secret_arn,
-            "MOTHERFLUXER_DEMO": "true" if self._config.demo.enabled else "false",
-            "SERVED_MODEL_NAME": model.id,
-            "MODEL_VERSION": version,
-            "MODEL_ID": hosting.model_id,
+            env.STAGE: self._config.name,
+            env.CONTAINER_DEMO: "true" if self._config.demo.enabled else "false",
+            env.CONTAINER_SERVED_MODEL_NAME: model.id,
+            env.CONTAINER_MODEL_VERSION: version,
+            env.CONTAINER_MODEL_ID: hosting.model_id,
+        }
+
+    def _registering_env(self) -> dict[str, str]:
+        """What a container that registers itself (ECS) needs on top."""
+        return {
+            env.CONTAINER_ROUTER_URL: f"https://{self._config.domain_name}",
             # With IAM on the registration routes the container signs with its role instead.
-            "MOTHERFLUXER_REGISTRATION_AUTH": (
+            env.CONTAINER_REGISTRATION_AUTH: (
                 "sigv4" if self._config.registration_iam_auth else "token"
             ),
         }
-
-    def _allow_registration(self, role: iam.IRole, model: ModelConfig) -> None:
-        role.add_managed_policy(self._api.registration_policy)
-        self._data.enrollment_secrets[model.id].grant_read(role)
 
     # -- SageMaker ---------------------------------------------------------------------------
 
@@ -117,7 +122,6 @@ class ModelsStack(cdk.Stack):
             description=f"SageMaker execution role for {model.id}",
         )
         self.image.repository.grant_pull(role)
-        self._allow_registration(role, model)
         endpoint_names = [
             naming.endpoint_name(self._config, model, v.version) for v in model.versions
         ]
@@ -154,7 +158,7 @@ class ModelsStack(cdk.Stack):
             )
         )
         for name in endpoint_names:
-            nag.ack(
+            ack(
                 role,
                 "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
                 f"log-group:/aws/sagemaker/Endpoints/{name}:*]",
@@ -175,8 +179,8 @@ class ModelsStack(cdk.Stack):
                     mode="SingleModel",
                     environment={
                         **self._container_env(model, version),
-                        "MOTHERFLUXER_INSTANCE_KIND": "sagemaker",
-                        "MOTHERFLUXER_ENDPOINT_NAME": endpoint_name,
+                        env.CONTAINER_INSTANCE_KIND: "sagemaker",
+                        env.CONTAINER_ENDPOINT_NAME: endpoint_name,
                     },
                 ),
                 vpc_config=sagemaker.CfnModel.VpcConfigProperty(
@@ -196,7 +200,9 @@ class ModelsStack(cdk.Stack):
                         instance_type=hosting.instance_type,
                         initial_instance_count=hosting.initial_instance_count,
                         initial_variant_weight=1.0,
-                        container_startup_health_check_timeout_in_seconds=900,
+                        container_startup_health_check_timeout_in_seconds=(
+                            sagemaker_startup_timeout(self.start_seconds)
+                        ),
                         model_data_download_timeout_in_seconds=900,
                     )
                 ],
@@ -236,108 +242,32 @@ class ModelsStack(cdk.Stack):
             vpc=self._network.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
         )
+        self.health_timing = EcsHealthTiming.covering(self.start_seconds)
         for model in models:
             hosting = model.hosting
             assert isinstance(hosting, EcsHosting)
-            key = slug(model.id)
-            asg = autoscaling.AutoScalingGroup(
-                self,
-                f"GpuHosts-{key}",
-                vpc=self._network.vpc,
-                vpc_subnets=self._network.app_subnets,
-                launch_template=ec2.LaunchTemplate(
-                    self,
-                    f"GpuTemplate-{key}",
-                    instance_type=ec2.InstanceType(hosting.instance_type),
-                    machine_image=ecs.EcsOptimizedImage.amazon_linux2(ecs.AmiHardwareType.GPU),
-                    require_imdsv2=True,
-                    role=iam.Role(
-                        self,
-                        f"GpuHostRole-{key}",
-                        assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-                    ),
-                    security_group=self._network.model_sg,
-                    user_data=ec2.UserData.for_linux(),
-                    block_devices=[
-                        ec2.BlockDevice(
-                            device_name="/dev/xvda",
-                            volume=ec2.BlockDeviceVolume.ebs(
-                                100, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3
-                            ),
-                        )
-                    ],
-                    detailed_monitoring=True,
-                ),
-                min_capacity=0,
-                max_capacity=hosting.max_instances,
-            )
-            capacity = ecs.AsgCapacityProvider(
-                self,
-                f"Capacity-{key}",
-                auto_scaling_group=asg,
-                enable_managed_termination_protection=False,
-                # ECS drains tasks itself, so no lifecycle-hook Lambda and topic are needed.
-                enable_managed_draining=True,
-                target_capacity_percent=100,
-            )
+            capacity = gpu_capacity(self, self._network, model, hosting)
             self.cluster.add_asg_capacity_provider(capacity)
-
+            enrollment = ecs.Secret.from_secrets_manager(self._data.enrollment_secrets[model.id])
             for spec_version in model.versions:
                 version = spec_version.version
-                vkey = f"{key}-{slug(version)}"
-                task_logs = logs.LogGroup(
+                service = model_service(
                     self,
-                    f"TaskLogs-{vkey}",
-                    retention=retention(self._config.sizes.log_retention_days),
-                    removal_policy=cdk.RemovalPolicy.DESTROY,
-                )
-                task = ecs.Ec2TaskDefinition(
-                    self,
-                    f"Task-{vkey}",
-                    network_mode=ecs.NetworkMode.AWS_VPC,
-                )
-                task.add_container(
-                    "model",
-                    image=ecs.ContainerImage.from_docker_image_asset(self.image),
-                    memory_reservation_mib=hosting.memory_reservation_mib,
-                    gpu_count=hosting.gpu_count,
-                    port_mappings=[ecs.PortMapping(container_port=MODEL_PORT)],
-                    environment={
-                        **self._container_env(model, version),
-                        "MOTHERFLUXER_INSTANCE_KIND": "openai",
-                    },
-                    command=["serve"],
-                    # The ECS agent reads the key at start-up; it never appears in the template.
-                    secrets={
-                        "MOTHERFLUXER_ENROLLMENT_KEY": ecs.Secret.from_secrets_manager(
-                            self._data.enrollment_secrets[model.id]
-                        )
-                    },
-                    logging=ecs.LogDrivers.aws_logs(stream_prefix=vkey, log_group=task_logs),
-                    health_check=ecs.HealthCheck(
-                        command=["CMD-SHELL", f"curl -fs http://localhost:{MODEL_PORT}/ping"],
-                        interval=cdk.Duration.seconds(30),
-                        start_period=cdk.Duration.minutes(5),
-                        retries=3,
-                    ),
-                )
-                self._allow_registration(task.task_role, model)
-                service = ecs.Ec2Service(
-                    self,
-                    f"Service-{vkey}",
+                    config=self._config,
+                    network=self._network,
                     cluster=self.cluster,
-                    task_definition=task,
-                    desired_count=hosting.desired_count,
-                    vpc_subnets=self._network.app_subnets,
-                    security_groups=[self._network.model_sg],
-                    capacity_provider_strategies=[
-                        ecs.CapacityProviderStrategy(
-                            capacity_provider=capacity.capacity_provider_name, weight=1
-                        )
-                    ],
-                    circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
-                    # One GPU per task: replace in place rather than needing a spare host.
-                    min_healthy_percent=0,
-                    max_healthy_percent=100,
+                    capacity=capacity,
+                    image=self.image,
+                    model=model,
+                    version=version,
+                    container_env={
+                        **self._container_env(model, version),
+                        **self._registering_env(),
+                    },
+                    enrollment_key=enrollment,
+                    timing=self.health_timing,
                 )
+                policy = self._api.registration_policy
+                if policy is not None:
+                    service.task_definition.task_role.add_managed_policy(policy)
                 self.services[f"{model.id}@{version}"] = service

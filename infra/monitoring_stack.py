@@ -1,4 +1,9 @@
-"""Dashboards and alarms over the router's EMF metrics and the AWS services it runs on."""
+"""Dashboards and alarms over the router's EMF metrics and the AWS services it runs on.
+
+Custom metrics are queried through the metric contract (`infra/metric_queries.py`); see
+`tests/infra/test_metric_contract.py`, which checks every query against documents the
+emitters really print.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +12,29 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra import naming
+from contracts import metrics as contract
+from infra import dashboards
 from infra.api_stack import ApiStack
 from infra.config import StageConfig
 from infra.data_stack import DataStack
+from infra.metric_queries import ALARM_PERIOD, combined, contract_metric, key, per_version
+from infra.platform_dashboard import platform_dashboard
 
-NS = naming.METRICS_NAMESPACE
-PERIOD = cdk.Duration.minutes(1)
-ALARM_PERIOD = cdk.Duration.minutes(5)
-WIDTH = 12
-
-
-def _metric(name: str, dims: dict[str, str], stat: str = "Sum", label: str | None = None):
-    return cw.Metric(
-        namespace=NS,
-        metric_name=name,
-        dimensions_map=dims,
-        statistic=stat,
-        period=PERIOD,
-        label=label,
-    )
+# The DynamoDB calls the registry makes; ThrottledRequests is filed per TableName+Operation.
+TABLE_OPERATIONS = (
+    dynamodb.Operation.GET_ITEM,
+    dynamodb.Operation.PUT_ITEM,
+    dynamodb.Operation.UPDATE_ITEM,
+    dynamodb.Operation.DELETE_ITEM,
+    dynamodb.Operation.QUERY,
+)
 
 
 class MonitoringStack(cdk.Stack):
@@ -59,13 +61,16 @@ class MonitoringStack(cdk.Stack):
         self._action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cw.Alarm] = []
 
-        versions = [(m.id, v.version) for m in config.models for v in m.versions]
-        functions = {
+        functions: dict[str, lambda_.IFunction] = {
             "router": api.router_fn,
             "stream": api.stream_fn,
             "health-checker": api.health_fn,
             "usage-drainer": api.drainer_fn,
             "migrations": api.migrations_fn,
+        }
+        cold_start = {
+            label: functions[label].function_name
+            for label in ("router", "stream", "health-checker")
         }
 
         self.overview = cw.Dashboard(
@@ -76,238 +81,29 @@ class MonitoringStack(cdk.Stack):
         )
         self.overview.add_widgets(
             cw.TextWidget(
-                markdown=f"# MotherFluxer {config.name}\nRequests, latency and errors per model "
-                "version; instance health; cost; platform health below.",
+                markdown=f"# MotherFluxer {config.name}\nOne row per model with a line per "
+                "version: requests, errors, latency, overhead, fallbacks, retries, tokens, "
+                "cost and healthy instances. AWS services are on the platform dashboard.",
                 width=24,
                 height=2,
             )
         )
-        self.overview.add_widgets(*self._traffic_widgets(versions))
-        self.overview.add_widgets(*self._health_widgets(config))
-        self.overview.add_widgets(*self._cost_widgets(versions))
-        self.overview.add_widgets(*self._lambda_widgets(functions))
-        self.overview.add_widgets(*self._api_widgets(api))
+        for model in config.models:
+            self.overview.add_widgets(*dashboards.model_row(model))
+        self.overview.add_widgets(*dashboards.router_row(list(config.models), cold_start))
+        self.platform = platform_dashboard(self, config, data, api, functions)
 
-        self.platform = cw.Dashboard(
-            self,
-            "Platform",
-            dashboard_name=f"MotherFluxer-{config.name}-platform",
-            default_interval=cdk.Duration.hours(3),
+        self._model_alarms(config)
+        self._platform_alarms(config, functions, data, api)
+
+    # -- data widgets ------------------------------------------------------------------------
+
+    def _table_throttles(self, data: DataStack, period: cdk.Duration) -> cw.IMetric:
+        return data.instances_table.metric_throttled_requests_for_operations(
+            operations=list(TABLE_OPERATIONS),
+            period=period,
+            label="throttled requests",
         )
-        self.platform.add_widgets(*self._data_widgets(data))
-
-        self._alarms(config, versions, functions, data, api)
-
-    # -- widgets -----------------------------------------------------------------------------
-
-    def _traffic_widgets(self, versions: list[tuple[str, str]]) -> list[cw.IWidget]:
-        def per_version(name: str, stat: str = "Sum") -> list[cw.IMetric]:
-            return [
-                _metric(name, {"model": m, "version": v}, stat, f"{m} {v}") for m, v in versions
-            ]
-
-        latency = [
-            cw.GraphWidget(
-                title=f"Latency {p} (ms)",
-                left=per_version("LatencyMs", p),
-                width=8,
-            )
-            for p in ("p50", "p90", "p99")
-        ]
-        return [
-            cw.GraphWidget(
-                title="Requests per model version",
-                left=per_version("Requests"),
-                width=WIDTH,
-                stacked=True,
-            ),
-            cw.GraphWidget(
-                title="Errors per model version",
-                left=per_version("Errors"),
-                right=per_version("Errors5xx"),
-                width=WIDTH,
-            ),
-            *latency,
-            cw.GraphWidget(
-                title="Fallbacks and retries",
-                left=per_version("Fallbacks"),
-                right=per_version("Retries"),
-                width=WIDTH,
-            ),
-            cw.GraphWidget(
-                title="Router overhead p99 (ms), rate limited, budget rejected",
-                left=per_version("OverheadMs", "p99"),
-                right=[
-                    _metric("RateLimited", {"service": naming.ROUTER_SERVICE}),
-                    _metric("BudgetRejected", {"service": naming.ROUTER_SERVICE}),
-                    _metric("CacheHits", {"service": naming.ROUTER_SERVICE}),
-                ],
-                width=WIDTH,
-            ),
-        ]
-
-    def _health_widgets(self, config: StageConfig) -> list[cw.IWidget]:
-        models = [m.id for m in config.models]
-        return [
-            cw.GraphWidget(
-                title="Healthy instances per model",
-                left=[_metric("HealthyInstances", {"model": m}, "Minimum", m) for m in models],
-                width=WIDTH,
-            ),
-            cw.GraphWidget(
-                title="Unhealthy instances / no healthy instance",
-                left=[_metric("UnhealthyInstances", {"model": m}, "Maximum", m) for m in models],
-                right=[_metric("NoHealthyInstance", {"model": m}, "Maximum", m) for m in models],
-                width=WIDTH,
-            ),
-        ]
-
-    def _cost_widgets(self, versions: list[tuple[str, str]]) -> list[cw.IWidget]:
-        return [
-            cw.GraphWidget(
-                title="Cost per model version (USD)",
-                left=[
-                    _metric("CostUsd", {"model": m, "version": v}, "Sum", f"{m} {v}")
-                    for m, v in versions
-                ],
-                stacked=True,
-                width=WIDTH,
-            ),
-            cw.GraphWidget(
-                title="Tokens in / out",
-                left=[
-                    _metric("TokensIn", {"model": m, "version": v}, "Sum", f"in {m} {v}")
-                    for m, v in versions
-                ],
-                right=[
-                    _metric("TokensOut", {"model": m, "version": v}, "Sum", f"out {m} {v}")
-                    for m, v in versions
-                ],
-                width=WIDTH,
-            ),
-        ]
-
-    def _lambda_widgets(self, functions: dict[str, lambda_.IFunction]) -> list[cw.IWidget]:
-        cold_starts = [
-            cw.Metric(
-                namespace=NS,
-                metric_name="ColdStart",
-                dimensions_map={"function_name": fn.function_name, "service": service},
-                statistic="Sum",
-                period=PERIOD,
-                label=label,
-            )
-            for label, fn, service in (
-                ("router", functions["router"], naming.ROUTER_SERVICE),
-                ("stream", functions["stream"], naming.ROUTER_SERVICE),
-                ("health-checker", functions["health-checker"], naming.HEALTH_CHECKER_SERVICE),
-            )
-        ]
-        return [
-            cw.GraphWidget(title="Lambda cold starts (Powertools)", left=cold_starts, width=8),
-            cw.GraphWidget(
-                title="Lambda throttles",
-                left=[fn.metric_throttles(label=k, period=PERIOD) for k, fn in functions.items()],
-                width=8,
-            ),
-            cw.GraphWidget(
-                title="Lambda errors / duration p99",
-                left=[fn.metric_errors(label=k, period=PERIOD) for k, fn in functions.items()],
-                right=[
-                    fn.metric_duration(label=k, statistic="p99", period=PERIOD)
-                    for k, fn in functions.items()
-                ],
-                width=8,
-            ),
-        ]
-
-    def _api_widgets(self, api: ApiStack) -> list[cw.IWidget]:
-        http_id = {"ApiId": api.http_api.api_id}
-        rest = {
-            "ApiName": api.stream_api.rest_api_name,
-            "Stage": api.stream_api.deployment_stage.stage_name,
-        }
-
-        def gw(name: str, dims: dict[str, str], stat: str = "Sum", label: str = "") -> cw.Metric:
-            return cw.Metric(
-                namespace="AWS/ApiGateway",
-                metric_name=name,
-                dimensions_map=dims,
-                statistic=stat,
-                period=PERIOD,
-                label=label,
-            )
-
-        return [
-            cw.GraphWidget(
-                title="API Gateway requests and 5xx",
-                left=[gw("Count", http_id, label="http"), gw("Count", rest, label="stream")],
-                right=[
-                    gw("5xx", http_id, label="http 5xx"),
-                    gw("5XXError", rest, label="stream 5xx"),
-                ],
-                width=WIDTH,
-            ),
-            cw.GraphWidget(
-                title="API Gateway latency p99 (ms)",
-                left=[gw("Latency", http_id, "p99", "http"), gw("Latency", rest, "p99", "stream")],
-                width=WIDTH,
-            ),
-        ]
-
-    def _data_widgets(self, data: DataStack) -> list[cw.IWidget]:
-        table = data.instances_table
-        db = data.database
-        cache_node = f"{data.cache_replication_group_id}-001"
-
-        def cache(name: str, stat: str = "Average") -> cw.Metric:
-            return cw.Metric(
-                namespace="AWS/ElastiCache",
-                metric_name=name,
-                dimensions_map={"CacheClusterId": cache_node},
-                statistic=stat,
-                period=PERIOD,
-                label=name,
-            )
-
-        return [
-            cw.GraphWidget(
-                title="DynamoDB instances table",
-                left=[
-                    table.metric_consumed_read_capacity_units(period=PERIOD),
-                    table.metric_consumed_write_capacity_units(period=PERIOD),
-                ],
-                right=[
-                    table.metric("ThrottledRequests", statistic="Sum", period=PERIOD),
-                    table.metric_user_errors(period=PERIOD),
-                ],
-                width=WIDTH,
-            ),
-            cw.GraphWidget(
-                title="RDS PostgreSQL",
-                left=[
-                    db.metric_cpu_utilization(period=PERIOD),
-                    db.metric_database_connections(period=PERIOD),
-                ],
-                right=[
-                    db.metric_free_storage_space(period=PERIOD),
-                    db.metric_freeable_memory(period=PERIOD),
-                ],
-                width=WIDTH,
-            ),
-            cw.GraphWidget(
-                title="ElastiCache Valkey",
-                left=[cache("EngineCPUUtilization"), cache("DatabaseMemoryUsagePercentage")],
-                right=[cache("CurrConnections"), cache("Evictions", "Sum")],
-                width=WIDTH,
-            ),
-            cw.GraphWidget(
-                title="Usage queue",
-                left=[data.usage_queue.metric_approximate_age_of_oldest_message(period=PERIOD)],
-                right=[data.usage_dlq.metric_approximate_number_of_messages_visible(period=PERIOD)],
-                width=WIDTH,
-            ),
-        ]
 
     # -- alarms ------------------------------------------------------------------------------
 
@@ -328,6 +124,8 @@ class MonitoringStack(cdk.Stack):
             evaluation_periods=evaluation_periods,
             datapoints_to_alarm=min(2, evaluation_periods),
             comparison_operator=comparison,
+            # No traffic is not a failure; the metric queries match the emitted series
+            # (tests/infra/test_metric_contract.py), so real failures do arrive as data.
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
@@ -336,29 +134,15 @@ class MonitoringStack(cdk.Stack):
         self.alarms.append(alarm)
         return alarm
 
-    def _alarms(
-        self,
-        config: StageConfig,
-        versions: list[tuple[str, str]],
-        functions: dict[str, lambda_.IFunction],
-        data: DataStack,
-        api: ApiStack,
-    ) -> None:
+    def _model_alarms(self, config: StageConfig) -> None:
         limits = config.alarms
         for model in config.models:
-            mkey = model.id.replace(".", "_").replace("-", "_").replace("/", "_").replace(":", "_")
-            reqs = {
-                f"r{i}": _metric(
-                    "Requests", {"model": model.id, "version": v.version}, "Sum"
-                ).with_(period=ALARM_PERIOD)
-                for i, v in enumerate(model.versions)
-            }
-            errs = {
-                f"e{i}": _metric("Errors", {"model": model.id, "version": v.version}, "Sum").with_(
-                    period=ALARM_PERIOD
-                )
-                for i, v in enumerate(model.versions)
-            }
+            mkey = key(model.id)
+            versions = [(model.id, v.version) for v in model.versions]
+            requests = per_version(contract.REQUESTS, versions, period=ALARM_PERIOD)
+            errors = per_version(contract.ERRORS, versions, period=ALARM_PERIOD)
+            reqs = {f"r{i}": m for i, m in enumerate(requests)}
+            errs = {f"e{i}": m for i, m in enumerate(errors)}
             error_rate = cw.MathExpression(
                 expression=f"100 * ({' + '.join(errs)}) / MAX([1, {' + '.join(reqs)}])",
                 using_metrics={**reqs, **errs},
@@ -371,55 +155,70 @@ class MonitoringStack(cdk.Stack):
                 limits.error_rate_percent,
                 f"{model.id}: more than {limits.error_rate_percent}% of requests failed",
             )
-            for v in model.versions:
+            for m, v in versions:
                 self._alarm(
-                    f"LatencyP99-{mkey}-{v.version}",
-                    _metric("LatencyMs", {"model": model.id, "version": v.version}, "p99").with_(
-                        period=ALARM_PERIOD
+                    f"LatencyP99-{mkey}-{v}",
+                    contract_metric(
+                        contract.LATENCY_MS, "p99", period=ALARM_PERIOD, model=m, version=v
                     ),
                     limits.latency_p99_ms,
-                    f"{model.id} {v.version}: p99 latency above {limits.latency_p99_ms} ms",
+                    f"{m} {v}: p99 latency above {limits.latency_p99_ms} ms",
                 )
             self._alarm(
+                f"OverheadP99-{mkey}",
+                combined(
+                    "MAX([{ids}])",
+                    per_version(contract.OVERHEAD_MS, versions, "p99", ALARM_PERIOD),
+                    f"{model.id} router overhead p99 (worst version)",
+                ),
+                limits.overhead_p99_ms,
+                f"{model.id}: router selection overhead p99 above {limits.overhead_p99_ms} ms",
+            )
+            if model.scales_to_zero:
+                # Zero healthy instances is this model's normal idle state; the router answers
+                # from its fallback while it wakes.
+                continue
+            self._alarm(
                 f"NoHealthyInstance-{mkey}",
-                _metric("NoHealthyInstance", {"model": model.id}, "Maximum"),
+                contract_metric(contract.NO_HEALTHY_INSTANCE, "Maximum", model=model.id),
                 0,
                 f"{model.id}: the health checker found no healthy instance",
-                comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=2,
             )
-
         self._alarm(
             "Budget80",
-            _metric("BudgetUsage80", {"service": naming.ROUTER_SERVICE}).with_(period=ALARM_PERIOD),
+            combined(
+                "SUM([{ids}])",
+                [
+                    contract_metric(contract.BUDGET_USAGE_80, period=ALARM_PERIOD, model=m.id)
+                    for m in config.models
+                ],
+                "budget alerts (80%)",
+            ),
             0,
             "A key or user passed 80% of its budget",
             evaluation_periods=1,
         )
-        self._alarm(
-            "RouterOverheadP99",
-            cw.Metric(
-                namespace=NS,
-                metric_name="OverheadMs",
-                dimensions_map={"service": naming.ROUTER_SERVICE},
-                statistic="p99",
-                period=ALARM_PERIOD,
-            ),
-            limits.overhead_p99_ms,
-            f"Router selection overhead p99 above {limits.overhead_p99_ms} ms",
-        )
-        for key, fn in functions.items():
+
+    def _platform_alarms(
+        self,
+        config: StageConfig,
+        functions: dict[str, lambda_.IFunction],
+        data: DataStack,
+        api: ApiStack,
+    ) -> None:
+        for name, fn in functions.items():
             self._alarm(
-                f"Throttles-{key}",
+                f"Throttles-{name}",
                 fn.metric_throttles(period=ALARM_PERIOD),
                 0,
-                f"Lambda {key} is throttled",
+                f"Lambda {name} is throttled",
             )
             self._alarm(
-                f"Errors-{key}",
+                f"Errors-{name}",
                 fn.metric_errors(period=ALARM_PERIOD),
                 5,
-                f"Lambda {key} raised errors",
+                f"Lambda {name} raised errors",
             )
         self._alarm(
             "UsageDlq",
@@ -455,7 +254,7 @@ class MonitoringStack(cdk.Stack):
         )
         self._alarm(
             "DynamoThrottles",
-            data.instances_table.metric("ThrottledRequests", statistic="Sum", period=ALARM_PERIOD),
+            self._table_throttles(data, ALARM_PERIOD),
             0,
             "Instances table requests throttled",
         )

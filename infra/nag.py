@@ -6,32 +6,14 @@ on a construct and everything under it; ids are listed where the finding arises.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import aws_cdk as cdk
 from constructs import IConstruct
 
+from infra.acknowledge import APIGW_LOGS, LAMBDA_BASIC, LAMBDA_VPC, ack
 from infra.config import StageConfig
+from infra.stage_stacks import StageStacks
 
-if TYPE_CHECKING:
-    from infra.stages import StageStacks
-
-LAMBDA_BASIC = (
-    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-)
-LAMBDA_VPC = (
-    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-)
-APIGW_LOGS = (
-    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-)
-
-
-def ack(scope: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge one AwsSolutions finding id on `scope` and its children."""
-    cdk.Validations.of(scope).acknowledge(
-        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason)
-    )
+# CDK's singleton function that sets log-group retention (RDS log exports).
+LOG_RETENTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 
 
 def acknowledge_stage(stacks: StageStacks, config: StageConfig) -> None:
@@ -43,9 +25,30 @@ def acknowledge_stage(stacks: StageStacks, config: StageConfig) -> None:
 
 
 def _network(stacks: StageStacks) -> None:
-    # Nothing to acknowledge: flow logs on, default security group restricted, endpoints
-    # admit HTTPS from the VPC CIDR only.
-    return None
+    # Flow logs on, default security group restricted, endpoints admit HTTPS from the VPC
+    # CIDR only. The NAT instance (stages with nat_kind "instance") is acknowledged below;
+    # the Vpc construct holds no other EC2 instance.
+    network = stacks.network
+    if network.nat_instance is None:
+        return
+    ack(
+        network.vpc,
+        "EC26",
+        "NAT instance root volume holds only the stock AL2023 image and iptables rules, no "
+        "data; NatProvider.instance_v2 offers no block-device settings",
+    )
+    ack(
+        network.vpc,
+        "EC28",
+        "NAT instance of an idle-cost stage: basic 5-minute monitoring is enough, detailed "
+        "monitoring would cost more than the instance",
+    )
+    ack(
+        network.vpc,
+        "EC29",
+        "NAT instance is stateless and replaced by the next deploy; termination protection "
+        "would only block that",
+    )
 
 
 def _data(stacks: StageStacks, config: StageConfig) -> None:
@@ -101,14 +104,15 @@ def _data(stacks: StageStacks, config: StageConfig) -> None:
             "registration tokens; rotate by writing a new value and restarting containers",
         )
     # The RDS log-export retention is set by CDK's LogRetention singleton function.
+    log_retention = _child(data, LOG_RETENTION, "ServiceRole")
     ack(
-        data,
+        log_retention,
         f"IAM4[{LAMBDA_BASIC}]",
         "CDK LogRetention helper: AWS-managed basic execution "
         "policy only grants writing its own logs",
     )
     ack(
-        data,
+        log_retention,
         "IAM5[Resource::*]",
         "CDK LogRetention helper sets retention on log groups "
         "whose names are only known after the DB instance exists",
@@ -117,25 +121,36 @@ def _data(stacks: StageStacks, config: StageConfig) -> None:
 
 def _api(stacks: StageStacks) -> None:
     api = stacks.api
+    if api.web_acl is None:
+        ack(
+            api.stream_api.deployment_stage,
+            "APIG3",
+            "Stage runs without the web ACL to idle cheaply (waf: false); stage throttling and "
+            "the router's per-key and per-IP rate limits still apply; prod keeps WAF",
+        )
+    # IAM4/IAM5 are acknowledged on each role, never on a whole stack, so a new role with a
+    # managed policy or a wildcard fails synth until someone looks at it.
+    for fn in api.functions:
+        assert fn.role is not None
+        ack(
+            fn.role,
+            f"IAM4[{LAMBDA_BASIC}]",
+            "AWS-managed policy limited to creating log streams and writing the function's "
+            "own logs",
+        )
+        ack(
+            fn.role,
+            f"IAM4[{LAMBDA_VPC}]",
+            "AWS-managed policy for the ENI calls a VPC function "
+            "needs; EC2 offers no resource scoping for them",
+        )
     ack(
-        api,
-        f"IAM4[{LAMBDA_BASIC}]",
-        "AWS-managed policy limited to creating log streams and writing the function's own logs",
-    )
-    ack(
-        api,
-        f"IAM4[{LAMBDA_VPC}]",
-        "AWS-managed policy for the ENI calls a VPC function "
-        "needs; EC2 offers no resource scoping for them",
-    )
-    ack(
-        api,
+        _child(api.stream_api, "CloudWatchRole"),
         f"IAM4[{APIGW_LOGS}]",
         "The account-level API Gateway logging role needs exactly "
         "this AWS-managed policy to write access and execution logs",
     )
-    functions = (api.router_fn, api.stream_fn, api.health_fn, api.drainer_fn, api.migrations_fn)
-    for fn in functions:
+    for fn in api.functions:
         ack(
             fn,
             "L1",
@@ -143,8 +158,14 @@ def _api(stacks: StageStacks) -> None:
             "Powertools layer is the python312 build; the runtime moves with them",
         )
     ack(api.migrations, "L1", "CDK provider framework function; its runtime is chosen by CDK")
+    provider_role = _child(api, "MigrationsProvider", "framework-onEvent", "ServiceRole")
     ack(
-        api,
+        provider_role,
+        f"IAM4[{LAMBDA_BASIC}]",
+        "CDK provider framework function: the AWS-managed policy only writes its own logs",
+    )
+    ack(
+        provider_role,
         "IAM5[Resource::<Migrations23B444C5.Arn>:*]",
         "The CDK provider framework invokes any published version of the migrations function",
     )
@@ -169,8 +190,9 @@ def _api(stacks: StageStacks) -> None:
     ack(
         api.http_api,
         "APIG4",
-        "Public routes authenticate with MotherFluxer API keys inside "
-        "the router; only the registration routes use IAM authorization",
+        "The router authenticates every route itself: API keys (Bearer, hashed in PostgreSQL) "
+        "on public routes, the model's enrollment key or a signed registration token on the "
+        "registration routes (IAM authorization there only when registration_iam_auth is on)",
     )
 
 
@@ -180,8 +202,8 @@ def _models(stacks: StageStacks) -> None:
     ack(
         models,
         "ECS2",
-        "Environment holds only non-secret settings (model id, version, "
-        "router URL, secret ARN); the enrollment secret itself is read at start-up",
+        "Environment holds only non-secret settings (model id, version, router URL); the "
+        "enrollment key is injected by the ECS agent from Secrets Manager (task secrets)",
     )
     ack(
         models,
@@ -189,16 +211,44 @@ def _models(stacks: StageStacks) -> None:
         "Capacity is scaled by the ECS capacity provider; scaling problems "
         "surface as NoHealthyInstance alarms in the monitoring stack",
     )
-    ack(
-        models,
-        "IAM5[Resource::*]",
-        "ecr:GetAuthorizationToken, the ECS agent's "
-        "registration calls and the VPC ENI calls for SageMaker have no resource-level scoping",
-    )
-    ack(
-        models,
-        "IAM5[Action::ecs:Submit*]",
-        "Remediated by override: CDK's ECS instance "
-        "policy says ecs:Submit*; iam_hygiene.ExpandWildcardActions rewrites it to the three "
-        "explicit Submit actions in the template, which cdk-nag does not see",
-    )
+    for role in _children(models, "GpuHostRole-"):
+        ack(
+            role,
+            "IAM5[Resource::*]",
+            "ECS container-instance policy from CDK: the agent's RegisterContainerInstance, "
+            "Poll and telemetry calls and ecr:GetAuthorizationToken have no resource scoping",
+        )
+        ack(
+            role,
+            "IAM5[Action::ecs:Submit*]",
+            "Remediated by override: CDK's ECS instance policy says ecs:Submit*; "
+            "iam_hygiene.ExpandWildcardActions rewrites it to the three explicit Submit "
+            "actions in the template, which cdk-nag does not see",
+        )
+    for role in _children(models, "SageMakerRole-"):
+        ack(
+            role,
+            "IAM5[Resource::*]",
+            "SageMaker models in a VPC attach ENIs: the ec2 Describe*/ENI calls and "
+            "ecr:GetAuthorizationToken offer no resource-level scoping",
+        )
+    for task in _children(models, "Task-"):
+        ack(
+            _child(task, "ExecutionRole"),
+            "IAM5[Resource::*]",
+            "ECS task execution role: ecr:GetAuthorizationToken has no resource-level scoping "
+            "(image pulls and the enrollment secret are scoped to their ARNs)",
+        )
+
+
+def _child(scope: IConstruct, *path: str) -> IConstruct:
+    node = scope
+    for name in path:
+        node = node.node.find_child(name)
+    return node
+
+
+def _children(scope: IConstruct, prefix: str) -> list[IConstruct]:
+    found = [c for c in scope.node.children if c.node.id.startswith(prefix)]
+    assert found or prefix == "SageMakerRole-", prefix
+    return found

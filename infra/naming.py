@@ -8,12 +8,7 @@ from infra.config import ModelConfig, StageConfig, slug
 REGISTER_PATH = "/instances/register"
 HEARTBEAT_PATH = "/instances/{instance_id}/heartbeat"
 
-# Powertools `service` dimension per function; the dashboards read these.
-ROUTER_SERVICE = "router"
-HEALTH_CHECKER_SERVICE = "health-checker"
-USAGE_DRAINER_SERVICE = "usage-drainer"
-MIGRATIONS_SERVICE = "migrations"
-METRICS_NAMESPACE = "MotherFluxer"
+# Metric namespace and Powertools service names live in contracts.metrics.
 
 
 def endpoint_name(config: StageConfig, model: ModelConfig, version: str) -> str:

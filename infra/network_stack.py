@@ -13,17 +13,44 @@ from infra.common import retention
 from infra.config import StageConfig
 
 # Services the Lambdas and model hosts call on every request or health probe; keeping them on
-# private endpoints avoids NAT data charges and keeps credentials traffic off the internet.
+# private endpoints avoids NAT gateway data charges and keeps credentials traffic off the
+# internet.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
-    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
     "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
     "Ssm": ec2.InterfaceVpcEndpointAwsService.SSM,
     "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
     "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
 }
+# Only where a model is hosted on SageMaker.
+SAGEMAKER_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
+    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
+}
+
+
+def interface_endpoints(config: StageConfig) -> dict[str, ec2.InterfaceVpcEndpointAwsService]:
+    if not config.sizes.interface_endpoints:
+        return {}
+    wanted = dict(INTERFACE_ENDPOINTS)
+    if config.hosted_by("sagemaker"):
+        wanted.update(SAGEMAKER_ENDPOINTS)
+    return wanted
+
+
+def nat_provider(config: StageConfig) -> ec2.NatProvider | None:
+    """A NAT instance for stages that idle cheaply; None keeps CDK's NAT gateways."""
+    if config.sizes.nat_kind != "instance":
+        return None
+    return ec2.NatProvider.instance_v2(
+        instance_type=ec2.InstanceType(config.sizes.nat_instance_type),
+        machine_image=ec2.MachineImage.latest_amazon_linux2023(
+            cpu_type=ec2.AmazonLinuxCpuType.ARM_64
+        ),
+        default_allowed_traffic=ec2.NatTrafficDirection.OUTBOUND_ONLY,
+    )
+
 
 MODEL_PORT = 8080
 VPC_CIDR = "10.40.0.0/16"
@@ -33,6 +60,7 @@ class NetworkStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any):
         super().__init__(scope, construct_id, **kwargs)
         sizes = config.sizes
+        self.nat_instance = nat_provider(config)
 
         self.vpc = ec2.Vpc(
             self,
@@ -40,6 +68,7 @@ class NetworkStack(cdk.Stack):
             ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             max_azs=sizes.max_azs,
             nat_gateways=sizes.nat_gateways,
+            nat_gateway_provider=self.nat_instance,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC),
                 ec2.SubnetConfiguration(
@@ -51,6 +80,11 @@ class NetworkStack(cdk.Stack):
             ],
             restrict_default_security_group=True,
         )
+        if self.nat_instance is not None:
+            # The instance forwards what the private subnets send; nothing else reaches it.
+            self.nat_instance.connections.allow_from(
+                ec2.Peer.ipv4(VPC_CIDR), ec2.Port.all_traffic(), "NAT for the VPC"
+            )
 
         flow_log_group = logs.LogGroup(
             self,
@@ -79,7 +113,7 @@ class NetworkStack(cdk.Stack):
             ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(443), "HTTPS from the VPC"
         )
         app_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-        for name, service in INTERFACE_ENDPOINTS.items():
+        for name, service in interface_endpoints(config).items():
             self.vpc.add_interface_endpoint(
                 name,
                 service=service,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -15,15 +14,7 @@ from infra.data_stack import DataStack
 from infra.models_stack import ModelsStack
 from infra.monitoring_stack import MonitoringStack
 from infra.network_stack import NetworkStack
-
-
-@dataclass(frozen=True)
-class StageStacks:
-    network: NetworkStack
-    data: DataStack
-    api: ApiStack
-    models: ModelsStack | None
-    monitoring: MonitoringStack
+from infra.stage_stacks import StageStacks
 
 
 def build_stage(

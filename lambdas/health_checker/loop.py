@@ -10,6 +10,8 @@ import signal
 
 import boto3
 
+from contracts import emf, env
+from health_checker.metrics import emit
 from health_checker.probe import check_all
 from registry.repository import InstanceRepository
 
@@ -17,13 +19,15 @@ logger = logging.getLogger("motherfluxer.health")
 
 
 async def run(interval_s: float, stop: asyncio.Event) -> None:
-    client = boto3.client(
-        "dynamodb", endpoint_url=os.environ.get("MOTHERFLUXER_DYNAMODB_ENDPOINT") or None
-    )
-    repo = InstanceRepository(client, os.environ["MOTHERFLUXER_INSTANCES_TABLE"])
+    client = boto3.client("dynamodb", endpoint_url=env.text(env.DYNAMODB_ENDPOINT))
+    repo = InstanceRepository(client, os.environ[env.INSTANCES_TABLE])
+    # The same documents the Lambda prints, written where the local stack asked for them.
+    metrics_on = emf.enabled()
     while not stop.is_set():
         try:
             report = await check_all(repo, timeout_s=min(2.0, interval_s))
+            if metrics_on:
+                emit(report)
             if report.changed:
                 logger.info("status changed: %s", ", ".join(report.changed))
         except Exception:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from router import prometheus
 from router.api import (
     admin,
     completions,
@@ -66,7 +67,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    for module in (health, completions, inference, models, instances, admin):
+    for module in (health, completions, inference, models, instances, admin, prometheus):
         app.include_router(module.router)
     for module in (responses, messages, embeddings, model_detail):
         app.include_router(module.router)

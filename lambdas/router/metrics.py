@@ -1,11 +1,20 @@
-"""Router metrics: CloudWatch EMF through Powertools in Lambda, a log line locally."""
+"""Router metrics: one EMF document per request, shaped by the metric contract.
+
+Documents go to stdout in Lambda and to MOTHERFLUXER_EMF_FILE locally (contracts.emf); with
+neither, a debug log line stands in. Every request also feeds the process's Prometheus
+registry (router/prometheus.py, `GET /metrics`). The first document of an execution environment is
+preceded by a `ColdStart` count for the function, as the dashboards expect.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
+from contracts import emf as emf_sink
+from contracts import env
+from contracts import metrics as contract
+from router import prometheus
 from router.dispatch import Outcome
 
 logger = logging.getLogger("motherfluxer.router")
@@ -14,20 +23,40 @@ logger = logging.getLogger("motherfluxer.router")
 class RouterMetrics:
     """Emits one EMF document per request (model and version as dimensions)."""
 
-    def __init__(self, namespace: str = "MotherFluxer", *, emf: bool | None = None) -> None:
+    _cold = True  # per process: the first emitter to see it reports the cold start
+
+    def __init__(self, namespace: str = contract.NAMESPACE, *, emf: bool | None = None) -> None:
         self._namespace = namespace
-        self._emf = emf if emf is not None else bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+        self._emf = emf if emf is not None else emf_sink.enabled()
+        # A registry per Lambda execution environment would mean nothing to a scraper.
+        self._prometheus = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
 
-    def _doc(self, **dims: str) -> Any:
-        # EphemeralMetrics keeps no global state, so concurrent requests never mix dimensions.
-        from aws_lambda_powertools.metrics import EphemeralMetrics
-
-        doc = EphemeralMetrics(namespace=self._namespace, service="router")
-        for key, value in dims.items():
-            doc.add_dimension(name=key, value=value)
-        return doc
+    def _emit(self, dims: dict[str, str], values: list[tuple[contract.MetricSpec, float]]) -> None:
+        if RouterMetrics._cold:
+            RouterMetrics._cold = False
+            function = os.environ.get(env.LAMBDA_FUNCTION_NAME) or "local-router"
+            emf_sink.emit(
+                contract.ROUTER_SERVICE,
+                {"function_name": function},
+                [(contract.ROUTER_COLD_START, 1)],
+                self._namespace,
+            )
+        emf_sink.emit(contract.ROUTER_SERVICE, dims, values, self._namespace)
 
     def record(self, outcome: Outcome) -> None:
+        usage = outcome.usage
+        if self._prometheus:
+            prometheus.observe(
+                outcome.model or "none",
+                outcome.version or "none",
+                outcome.status,
+                outcome.latency_ms,
+                outcome.overhead_ms,
+                outcome.attempts,
+                outcome.fallback,
+                usage.prompt_tokens if usage is not None else None,
+                usage.completion_tokens if usage is not None else None,
+            )
         if not self._emf:
             logger.debug(
                 "request done",
@@ -39,34 +68,34 @@ class RouterMetrics:
                 },
             )
             return
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        doc = self._doc(model=outcome.model or "none", version=outcome.version or "none")
-        doc.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-        doc.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
-        doc.add_metric(name="OverheadMs", unit=MetricUnit.Milliseconds, value=outcome.overhead_ms)
+        values: list[tuple[contract.MetricSpec, float]] = [
+            (contract.REQUESTS, 1),
+            (contract.LATENCY_MS, outcome.latency_ms),
+            (contract.OVERHEAD_MS, outcome.overhead_ms),
+        ]
         if outcome.status >= 400:
-            doc.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+            values.append((contract.ERRORS, 1))
         if outcome.status >= 500:
-            doc.add_metric(name="Errors5xx", unit=MetricUnit.Count, value=1)
+            values.append((contract.ERRORS_5XX, 1))
         if outcome.attempts > 1:
-            doc.add_metric(name="Retries", unit=MetricUnit.Count, value=outcome.attempts - 1)
+            values.append((contract.RETRIES, outcome.attempts - 1))
         if outcome.fallback:
-            doc.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1)
+            values.append((contract.FALLBACKS, 1))
         if outcome.usage is not None:
-            doc.add_metric(
-                name="TokensIn", unit=MetricUnit.Count, value=outcome.usage.prompt_tokens
-            )
-            doc.add_metric(
-                name="TokensOut", unit=MetricUnit.Count, value=outcome.usage.completion_tokens
-            )
-        doc.flush_metrics()
+            values.append((contract.TOKENS_IN, outcome.usage.prompt_tokens))
+            values.append((contract.TOKENS_OUT, outcome.usage.completion_tokens))
+        dims = {"model": outcome.model or "none", "version": outcome.version or "none"}
+        self._emit(dims, values)
 
     def count(self, name: str, value: float = 1.0, **dims: str) -> None:
+        spec = contract.COUNTED_METRICS.get(name)
+        if self._prometheus and spec is not None and set(dims) == set(spec.dimensions):
+            prometheus.count(name, value, {d: dims[d] for d in spec.dimensions})
         if not self._emf:
             return
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        doc = self._doc(**dims)
-        doc.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        doc.flush_metrics()
+        if spec is None or set(dims) != set(spec.dimensions):
+            # A metric outside the contract lands in a series no dashboard reads; say so
+            # loudly, but never fail the request over it.
+            logger.error("metric %s%s is not in the metric contract", name, sorted(dims))
+            return
+        self._emit(dict(dims), [(spec, value)])

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
-from typing import Any
 
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
-
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def _json(name: str) -> dict[str, Any]:
-    raw = os.environ.get(name)
-    if not raw:
-        return {}
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a JSON object")
-    return value
+from contracts import env
+from contracts.env import flag, integer, json_object, number, text
 
 
 @dataclass(frozen=True)
@@ -77,42 +57,42 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ
         return cls(
-            stage=env.get("MOTHERFLUXER_STAGE", "local"),
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            instances_table=env.get("MOTHERFLUXER_INSTANCES_TABLE", "motherfluxer-instances"),
-            dynamodb_endpoint=env.get("MOTHERFLUXER_DYNAMODB_ENDPOINT") or None,
-            sagemaker_endpoint=env.get("MOTHERFLUXER_SAGEMAKER_ENDPOINT") or None,
-            catalog_json=env.get("MOTHERFLUXER_CATALOG") or None,
-            catalog_file=env.get("MOTHERFLUXER_CATALOG_FILE") or None,
-            catalog_parameter=env.get("MOTHERFLUXER_CATALOG_PARAMETER") or None,
-            admin_key=env.get("MOTHERFLUXER_ADMIN_KEY") or None,
-            admin_key_secret=env.get("MOTHERFLUXER_ADMIN_KEY_SECRET") or None,
-            signing_key=env.get("MOTHERFLUXER_SIGNING_KEY") or None,
-            signing_key_secret=env.get("MOTHERFLUXER_SIGNING_SECRET") or None,
-            snapshot_ttl_s=_float("MOTHERFLUXER_SNAPSHOT_TTL_S", 1.0),
-            max_body_bytes=_int("MOTHERFLUXER_MAX_BODY_BYTES", 1_048_576),
-            connect_timeout_s=_float("MOTHERFLUXER_CONNECT_TIMEOUT_S", 2.0),
-            first_byte_timeout_s=_float("MOTHERFLUXER_FIRST_BYTE_TIMEOUT_S", 30.0),
-            stall_timeout_s=_float("MOTHERFLUXER_STALL_TIMEOUT_S", 30.0),
-            request_timeout_s=_float("MOTHERFLUXER_REQUEST_TIMEOUT_S", 120.0),
-            heartbeat_interval_s=_float("MOTHERFLUXER_HEARTBEAT_INTERVAL_S", 5.0),
-            lease_s=_float("MOTHERFLUXER_LEASE_S", 15.0),
-            expiry_s=_float("MOTHERFLUXER_EXPIRY_S", 3600.0),
-            token_max_ttl_s=_int("MOTHERFLUXER_TOKEN_MAX_TTL_S", 900),
-            database_url=env.get("MOTHERFLUXER_DATABASE_URL") or None,
-            database_secret=env.get("MOTHERFLUXER_DATABASE_SECRET") or None,
-            redis_url=env.get("MOTHERFLUXER_REDIS_URL") or None,
-            data_dir=env.get("MOTHERFLUXER_DATA_DIR") or None,
-            usage_queue_url=env.get("MOTHERFLUXER_USAGE_QUEUE_URL") or None,
-            redis_host=env.get("MOTHERFLUXER_REDIS_HOST") or None,
-            redis_port=_int("MOTHERFLUXER_REDIS_PORT", 6379),
-            redis_tls=env.get("MOTHERFLUXER_REDIS_TLS", "").lower() == "true",
-            redis_auth_secret=env.get("MOTHERFLUXER_REDIS_AUTH_SECRET") or None,
-            enrollment_secrets=_json("MOTHERFLUXER_ENROLLMENT_SECRETS"),
-            sagemaker_endpoints=_json("MOTHERFLUXER_SAGEMAKER_ENDPOINTS"),
-            external_providers=_json("MOTHERFLUXER_EXTERNAL_PROVIDERS"),
-            registration_iam=env.get("MOTHERFLUXER_REGISTRATION_IAM", "").lower() == "true",
-            registration_roles=_json("MOTHERFLUXER_REGISTRATION_ROLES"),
+            stage=text(env.STAGE, "local") or "local",
+            region=text("AWS_REGION") or text("AWS_DEFAULT_REGION") or "us-east-1",
+            instances_table=text(env.INSTANCES_TABLE, "motherfluxer-instances")
+            or "motherfluxer-instances",
+            dynamodb_endpoint=text(env.DYNAMODB_ENDPOINT),
+            sagemaker_endpoint=text(env.SAGEMAKER_ENDPOINT),
+            catalog_json=text(env.CATALOG),
+            catalog_file=text(env.CATALOG_FILE),
+            catalog_parameter=text(env.CATALOG_PARAMETER),
+            admin_key=text(env.ADMIN_KEY),
+            admin_key_secret=text(env.ADMIN_KEY_SECRET),
+            signing_key=text(env.SIGNING_KEY),
+            signing_key_secret=text(env.SIGNING_SECRET),
+            snapshot_ttl_s=number(env.SNAPSHOT_TTL_S, 1.0),
+            max_body_bytes=integer(env.MAX_BODY_BYTES, 1_048_576),
+            connect_timeout_s=number(env.CONNECT_TIMEOUT_S, 2.0),
+            first_byte_timeout_s=number(env.FIRST_BYTE_TIMEOUT_S, 30.0),
+            stall_timeout_s=number(env.STALL_TIMEOUT_S, 30.0),
+            request_timeout_s=number(env.REQUEST_TIMEOUT_S, 120.0),
+            heartbeat_interval_s=number(env.HEARTBEAT_INTERVAL_S, 5.0),
+            lease_s=number(env.LEASE_S, 15.0),
+            expiry_s=number(env.EXPIRY_S, 3600.0),
+            token_max_ttl_s=integer(env.TOKEN_MAX_TTL_S, 900),
+            database_url=text(env.DATABASE_URL),
+            database_secret=text(env.DATABASE_SECRET),
+            redis_url=text(env.REDIS_URL),
+            data_dir=text(env.DATA_DIR),
+            usage_queue_url=text(env.USAGE_QUEUE_URL),
+            redis_host=text(env.REDIS_HOST),
+            redis_port=integer(env.REDIS_PORT, 6379),
+            redis_tls=flag(env.REDIS_TLS),
+            redis_auth_secret=text(env.REDIS_AUTH_SECRET),
+            enrollment_secrets=json_object(env.ENROLLMENT_SECRETS),
+            sagemaker_endpoints=json_object(env.SAGEMAKER_ENDPOINTS),
+            external_providers=json_object(env.EXTERNAL_PROVIDERS),
+            registration_iam=flag(env.REGISTRATION_IAM),
+            registration_roles=json_object(env.REGISTRATION_ROLES),
         )

@@ -1,0 +1,140 @@
+"""Prometheus exposition of the router's metrics: `GET /metrics` (admin key, text format).
+
+The same series as the EMF documents (`contracts.metrics`), with `model` and `version` as
+labels, kept in this process's own registry and fed by `RouterMetrics`. It serves where the
+router is a long-lived process (`make run`, a container); in Lambda every execution
+environment would have its own registry, so RouterMetrics does not feed it there and
+CloudWatch is the source. Healthy instances are read from the router's instance snapshot at
+scrape time. `prometheus_client` is imported on first use, not at start-up.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from router.api.deps import require_admin, services
+
+_MV = ("model", "version")
+# Seconds; from a sub-millisecond cache hit to a long generation.
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_OVERHEAD = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+@dataclass(frozen=True)
+class _Series:
+    registry: Any
+    requests: Any
+    errors: Any
+    fallbacks: Any
+    retries: Any
+    tokens: Any
+    latency: Any
+    overhead: Any
+    counted: dict[str, Any]
+    healthy: Any
+
+
+@cache
+def _series() -> _Series:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+    reg = CollectorRegistry(auto_describe=True)
+
+    def counter(name: str, doc: str, labels: tuple[str, ...] = _MV) -> Any:
+        return Counter(f"motherfluxer_{name}", doc, labels, registry=reg)
+
+    return _Series(
+        registry=reg,
+        requests=counter("requests", "Routed requests", (*_MV, "code")),
+        errors=counter("errors", "Requests answered with 4xx/5xx"),
+        fallbacks=counter("fallbacks", "Requests answered by a fallback"),
+        retries=counter("retries", "Extra upstream attempts"),
+        tokens=counter("tokens", "Tokens", (*_MV, "direction")),
+        latency=Histogram(
+            "motherfluxer_request_latency_seconds",
+            "Request latency",
+            _MV,
+            buckets=_LATENCY,
+            registry=reg,
+        ),
+        overhead=Histogram(
+            "motherfluxer_overhead_seconds",
+            "Router overhead (selection and bookkeeping)",
+            _MV,
+            buckets=_OVERHEAD,
+            registry=reg,
+        ),
+        # RouterMetrics.count() names -> the counter that carries them.
+        counted={
+            "CostUsd": counter("cost_usd", "Cost charged (USD)", ("model",)),
+            "RateLimited": counter("rate_limited", "Rejected by rate limits", ("tier",)),
+            "BudgetRejected": counter("budget_rejected", "Rejected by budgets", ("model",)),
+            "WakeRequests": counter("wake_requests", "Requests for a sleeping model", ("model",)),
+        },
+        healthy=Gauge(
+            "motherfluxer_healthy_instances", "Routable instances", ("model",), registry=reg
+        ),
+    )
+
+
+def observe(
+    model: str,
+    version: str,
+    status: int,
+    latency_ms: float,
+    overhead_ms: float,
+    attempts: int,
+    fallback: bool,
+    tokens_in: int | None,
+    tokens_out: int | None,
+) -> None:
+    s = _series()
+    s.requests.labels(model, version, str(status)).inc()
+    s.latency.labels(model, version).observe(latency_ms / 1000)
+    s.overhead.labels(model, version).observe(overhead_ms / 1000)
+    if status >= 400:
+        s.errors.labels(model, version).inc()
+    if fallback:
+        s.fallbacks.labels(model, version).inc()
+    if attempts > 1:
+        s.retries.labels(model, version).inc(attempts - 1)
+    if tokens_in is not None:
+        s.tokens.labels(model, version, "in").inc(tokens_in)
+    if tokens_out is not None:
+        s.tokens.labels(model, version, "out").inc(tokens_out)
+
+
+def count(name: str, value: float, dims: dict[str, str]) -> None:
+    counter = _series().counted.get(name)
+    if counter is not None and value >= 0:
+        counter.labels(*dims.values()).inc(value)
+
+
+def exposition(healthy_by_model: dict[str, int]) -> tuple[bytes, str]:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    s = _series()
+    for model, healthy in healthy_by_model.items():
+        s.healthy.labels(model).set(healthy)
+    return generate_latest(s.registry), CONTENT_TYPE_LATEST
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", dependencies=[Depends(require_admin)], include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    snap = await svc.store.get()
+    now = time.time()
+    healthy = {
+        spec.id: sum(1 for i in snap.instances if i.model == spec.id and i.is_routable(now))
+        for spec in svc.catalog.models
+    }
+    body, content_type = exposition(healthy)
+    return Response(body, media_type=content_type)
