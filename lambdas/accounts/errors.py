@@ -71,3 +71,9 @@ class NotFound(AccountsError):
     status = 404
     type = "invalid_request_error"
     code = "not_found"
+
+
+class BadRequest(AccountsError):
+    status = 400
+    type = "invalid_request_error"
+    code = "bad_request"

@@ -8,11 +8,13 @@ cost and appends one usage record to the local outbox; `abort` gives everything 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from accounts.budgets import NO_BUDGET, Reservation
-from accounts.errors import BudgetExceeded, Forbidden, RateLimited, Unavailable
+from accounts.errors import BadRequest, BudgetExceeded, Forbidden, RateLimited, Unavailable
 from accounts.price_book import PriceBook
 from accounts.pricing import from_nano, max_cost, price_request, to_nano
 from accounts.ratelimit import Bucket, InMemoryLimiter, RedisLimiter, Verdict
@@ -21,8 +23,12 @@ from accounts.settings import AccountsSettings
 from accounts.shedding import ConcurrencyGate
 from accounts.spend import SpendGuard
 from accounts.tiers import Caller
+from accounts.token_bound import REQUEST_OVERHEAD_TOKENS, choices, prompt_token_bound
 from accounts.usage import UsageRecord, UsageSink, hash_ip
 from routing.catalog import ModelSpec
+
+# More choices than this in one request is refused rather than reserved.
+MAX_CHOICES = 128
 
 
 @dataclass(slots=True)
@@ -35,10 +41,13 @@ class Admission:
     max_tokens: int
     prompt_tokens: int
     reserved_tokens: int
+    output_tokens: int
     buckets: list[Bucket]
     shared_limiter: bool
     reservation: Reservation | None = None
     reserved_cost_usd: Decimal = Decimal(0)
+    # The caller's own `x-request-id`: kept beside the ledger id, never instead of it.
+    client_request_id: str | None = None
     finished: bool = field(default=False)
 
 
@@ -112,12 +121,28 @@ class HotPath:
         prompt_tokens: int,
         max_tokens: int | None,
         request_id: str | None = None,
+        *,
+        body: Mapping[str, Any] | None = None,
+        client_request_id: str | None = None,
     ) -> Admission:
-        """Apply tier rules, shedding, rate limits and the budget reservation, in that order."""
+        """Apply tier rules, shedding, rate limits and the budget reservation, in that order.
+
+        `request_id` is the router's own id for this request (the ledger and reservation key);
+        `body`, when given, makes the reservation a true upper bound (see `token_bound`).
+        """
         if caller.limits.demo_models_only and not model_spec.demo:
             raise Forbidden(f"Model {model_spec.id!r} is not available without an API key.")
         granted = caller.clamp_max_tokens(max_tokens, model_spec.max_output_tokens)
-        reserved_tokens = prompt_tokens + granted
+        n = 1
+        if body is not None:
+            n = choices(body)
+            if n > MAX_CHOICES:
+                raise BadRequest(f"n is limited to {MAX_CHOICES} choices per request.")
+            overhead = self.settings.request_overhead_tokens.get(
+                model_spec.id, REQUEST_OVERHEAD_TOKENS
+            )
+            prompt_tokens = max(prompt_tokens, prompt_token_bound(body, request_overhead=overhead))
+        reserved_tokens = prompt_tokens + granted * n
         self.gate.enter(caller.tier)
         try:
             buckets = self._buckets(caller, reserved_tokens)
@@ -137,6 +162,8 @@ class HotPath:
                 reserved_tokens=reserved_tokens,
                 buckets=buckets,
                 shared_limiter=shared,
+                client_request_id=client_request_id,
+                output_tokens=granted * n,
             )
             if caller.user_id is not None:
                 try:
@@ -155,7 +182,7 @@ class HotPath:
         cost = max_cost(
             admission.model,
             admission.prompt_tokens,
-            admission.max_tokens,
+            admission.output_tokens,
             self.prices.price_for(admission.model.id),
         )
         admission.reservation = await self.spend.reserve(user_id, admission.request_id, cost)
@@ -193,6 +220,9 @@ class HotPath:
                 )
             record = usage.model_copy(
                 update={
+                    # The ledger id is the router's; the caller's id rides along, not unique.
+                    "request_id": admission.request_id,
+                    "client_request_id": admission.client_request_id,
                     "cost_usd": cost,
                     "tier": caller.tier,
                     "user_id": caller.user_id,

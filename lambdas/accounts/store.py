@@ -28,6 +28,7 @@ from accounts.schema import (
 
 LEDGER_COLUMNS = (
     "request_id",
+    "client_request_id",
     "created_at",
     "model",
     "version",

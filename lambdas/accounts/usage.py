@@ -37,7 +37,9 @@ class UsageRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    # The router's id (the ledger's unique key); the caller's x-request-id, if any, beside it.
     request_id: str = Field(min_length=1, max_length=200)
+    client_request_id: str | None = Field(default=None, max_length=200)
     tier: str = "registered"
     user_id: str | None = None
     key_prefix: str | None = None

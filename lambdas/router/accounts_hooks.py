@@ -21,7 +21,7 @@ from starlette.responses import Response
 from accounts.errors import AccountsError
 from accounts.tiers import Caller
 from accounts.usage import UsageRecord
-from router.api.deps import client_ip
+from router.api.deps import client_ip, client_request_id
 from router.dispatch import Outcome, RouteRequest
 from router.errors import error_body
 from router.metrics import RouterMetrics
@@ -184,7 +184,13 @@ class AccountsHooks:
         key = None if req.stream else cache_key(caller.tenant, req.body)
         try:
             admission = await self.service.admit(
-                caller, spec, view.estimated_tokens(), view.max_tokens, request_id=req.request_id
+                caller,
+                spec,
+                view.estimated_tokens(),
+                view.max_tokens,
+                request_id=req.request_id,
+                body=req.body,
+                client_request_id=client_request_id(request),
             )
         except AccountsError as err:
             if err.status == 402:

@@ -8,6 +8,7 @@ from accounts import migrate
 from accounts.migrations_handler import handler
 from accounts.schema import sync_url
 
+HEAD = "0002_client_request_id"
 EXPECTED = {"users", "api_keys", "usage_ledger", "budgets", "prices", "conversations", "messages"}
 
 
@@ -16,6 +17,15 @@ def _tables(url: str) -> set[str]:
     try:
         with engine.connect() as conn:
             return set(sa.inspect(conn).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def _ledger_columns(url: str) -> set[str]:
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return {c["name"] for c in sa.inspect(conn).get_columns("usage_ledger")}
     finally:
         engine.dispose()
 
@@ -33,7 +43,11 @@ def test_upgrade_downgrade_upgrade(pg):
     assert migrate.current(url) is None
     migrate.upgrade(url)
     assert _tables(url) == EXPECTED
-    assert migrate.current(url) == "0001_initial"
+    assert migrate.current(url) == HEAD
+    assert "client_request_id" in _ledger_columns(url)
+    migrate.downgrade(url, "0001_initial")
+    assert "client_request_id" not in _ledger_columns(url)
+    migrate.upgrade(url)
 
     migrate.downgrade(url, "base")
     assert _tables(url) == set()
@@ -46,9 +60,9 @@ def test_upgrade_downgrade_upgrade(pg):
 def test_custom_resource_upgrades_on_create_and_ignores_delete(pg, monkeypatch):
     monkeypatch.setenv("MOTHERFLUXER_DATABASE_URL", pg.url())
     created = handler({"RequestType": "Create"}, None)
-    assert created["Data"]["Revision"] == "0001_initial"
+    assert created["Data"]["Revision"] == HEAD
     deleted = handler(
         {"RequestType": "Delete", "PhysicalResourceId": created["PhysicalResourceId"]}, None
     )
     assert deleted["PhysicalResourceId"] == created["PhysicalResourceId"]
-    assert migrate.current(pg.url()) == "0001_initial"
+    assert migrate.current(pg.url()) == HEAD

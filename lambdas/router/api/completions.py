@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from router.api.deps import deadline, request_id, services
+from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Outcome, RouteRequest
 from router.errors import BadRequest, Unprocessable
 from router.requests import ChatCompletionRequest, CompletionRequest
@@ -63,7 +63,7 @@ async def route_and_dispatch(
     )
     admission = await hooks.admit(request, caller, view, decision, req)
     if isinstance(admission, Response):
-        return admission
+        return _echo_request_id(request, admission, rid)
 
     def pick(model: str, version: str | None, exclude: set[str]) -> Instance | None:
         return svc.routing.pick(decision, model, version, exclude)
@@ -77,7 +77,14 @@ async def route_and_dispatch(
         # Nothing was served: give back the reservation and the overload slot.
         await hooks.abort(admission)
         raise
-    return await hooks.finish(req, admission, response)
+    return _echo_request_id(request, await hooks.finish(req, admission, response), rid)
+
+
+def _echo_request_id(request: Request, response: Response, rid: str) -> Response:
+    """`x-request-id` echoes the caller's id (else ours); `x-motherfluxer-request-id` is ours."""
+    response.headers["x-request-id"] = client_request_id(request) or rid
+    response.headers["x-motherfluxer-request-id"] = rid
+    return response
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -20,11 +20,19 @@ def services(request: Request) -> Services:
 
 
 def request_id(request: Request) -> str:
-    supplied = request.headers.get("x-request-id", "")
-    # Only accept ids that are safe to echo and to use as the ledger's idempotency key.
-    if 8 <= len(supplied) <= 128 and all(c.isalnum() or c in "-_." for c in supplied):
-        return supplied
+    """The router's own id for this request: the ledger's and the reservation's key.
+
+    Never the caller's `x-request-id`: a reused id would let requests share one ledger row.
+    """
     return "req_" + uuid.uuid4().hex
+
+
+def client_request_id(request: Request) -> str | None:
+    """The caller's `x-request-id`, when it is safe to store and echo (else None)."""
+    supplied = request.headers.get("x-request-id", "")
+    if 1 <= len(supplied) <= 128 and all(c.isalnum() or c in "-_.:" for c in supplied):
+        return supplied
+    return None
 
 
 def deadline(request: Request, default_s: float) -> float:
