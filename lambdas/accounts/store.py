@@ -100,6 +100,13 @@ class AccountsStore:
             )
             return found.first() is not None
 
+    async def user_tier(self, user_id: str) -> str | None:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                sa.select(users.c.tier).where(users.c.id == uuid.UUID(user_id))
+            )
+            return found.scalar_one_or_none()
+
     async def insert_key(
         self,
         user_id: str,

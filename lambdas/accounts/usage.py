@@ -177,7 +177,11 @@ class OutboxDrainer:
         self.outbox = outbox
         self.batch_size = batch_size
         self.engine = sa.create_engine(
-            sync_url(database_url), pool_pre_ping=True, pool_size=1, max_overflow=0
+            sync_url(database_url),
+            pool_pre_ping=True,
+            pool_size=1,
+            max_overflow=0,
+            hide_parameters=True,
         )
         self.last_error: str | None = None
 

@@ -138,7 +138,11 @@ class AccountsHooks:
             raise AccountsRejection(err) from None
 
     async def authenticate(self, request: Request) -> Caller:
-        return await self.caller(request)
+        from router.authz import check
+
+        caller = await self.caller(request)
+        check(caller, "inference")
+        return caller
 
     def shape_view(self, caller: Caller, view: RequestView) -> RequestView:
         # A/B assignment is sticky per end user: the account, plus the OpenAI `user` field an
@@ -411,22 +415,13 @@ def _forbidden(message: str) -> AccountsError:
 
 def accounts_routers() -> list[APIRouter]:
     """The admin, usage and conversation endpoints, bound to the running hooks' service."""
-    from fastapi import Depends
-
     from accounts.api import build_router
-    from accounts.errors import Forbidden
-
-    async def current_caller(request: Request) -> Caller:
-        return await request.app.state.hooks.caller(request)
-
-    async def require_admin(caller: Caller = Depends(current_caller)) -> None:
-        if caller.tier != "admin":
-            raise AccountsRejection(Forbidden("This endpoint needs the admin key."))
+    from router.authz import require_scope
 
     def service_of(request: Request) -> Any:
         return request.app.state.hooks.service
 
-    return [build_router(service_of, require_admin, current_caller)]
+    return [build_router(service_of, require_scope)]
 
 
 def install_handlers(app: Any) -> None:

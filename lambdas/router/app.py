@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from router.api import admin, completions, health, inference, instances, models
 from router.errors import install_error_handlers
 from router.hooks import OpenHooks
+from router.input_guard import NulGuardMiddleware
 from router.metrics import RouterMetrics
 from router.middleware import BodyLimitMiddleware
 from router.services import Services
@@ -54,6 +55,8 @@ def create_app(
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     install_error_handlers(app)
+    # Added first, so it runs inside the body limit: it buffers only bodies already bounded.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for module in (health, completions, inference, models, instances, admin):
         app.include_router(module.router)

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.repository import InstanceNotFound
-from router.api.deps import require_admin, services
+from router.api.deps import services
+from router.authz import require_admin
 from router.errors import NotFound
 from router.routing_facade import ROLLOUT_PREFIX, STRATEGY_PREFIX
 from routing.catalog import Strategy

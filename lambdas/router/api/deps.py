@@ -1,8 +1,9 @@
-"""Shared request helpers: services, request ids, deadlines, admin auth."""
+"""Shared request helpers: services, request ids, deadlines, client address.
+
+Authorization lives in `router.authz`, the one place for it."""
 
 from __future__ import annotations
 
-import hmac
 import time
 import uuid
 from typing import Any
@@ -10,8 +11,6 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from router.errors import Unauthorized
-from router.security import bearer
 from router.services import Services
 
 
@@ -51,13 +50,6 @@ def deadline(request: Request, default_s: float) -> float:
         if deadline_ms:
             return now + min(default_s, max(0.0, deadline_ms / 1000 - time.time()))
     return now + default_s
-
-
-def require_admin(request: Request) -> None:
-    svc = services(request)
-    token = bearer(request.headers.get("authorization"))
-    if token is None or not hmac.compare_digest(token.encode(), svc.admin_key.encode()):
-        raise Unauthorized("a valid admin key is required")
 
 
 def client_ip(request: Request) -> str:
