@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from accounts.errors import AccountsError, BadRequest, Forbidden, NotFound, Unavailable
+from accounts.errors import AccountsError, AccountsUnavailable, BadRequest, Forbidden, NotFound
 from accounts.scopes import SCOPES, Scope, invalid_scopes
 from accounts.service import AccountsService
 from accounts.store import UsageFilter
@@ -95,7 +95,7 @@ def build_router(
             except (SQLAlchemyError, OSError) as exc:
                 log.error("accounts database error on %s (%s)", fn.__name__, type(exc).__name__)
                 return error_response(
-                    Unavailable("Accounts are temporarily unavailable; please retry.", 5)
+                    AccountsUnavailable("Accounts are temporarily unavailable; please retry.", 5)
                 )
 
         return wrapper

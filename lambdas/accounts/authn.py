@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from accounts import keys as keylib
-from accounts.errors import AuthError, Unavailable
+from accounts.errors import AuthError, AuthUnavailable
 from accounts.settings import AccountsSettings
 from accounts.store import AccountsStore
 from accounts.tiers import TIERS, Caller, Tier
@@ -54,7 +54,7 @@ class Authenticator:
                 record = await self.store.load_key(prefix)
             except (SQLAlchemyError, OSError) as exc:
                 log.error("key lookup failed (%s)", type(exc).__name__)
-                raise Unavailable(
+                raise AuthUnavailable(
                     "Authentication is temporarily unavailable; please retry.", retry_after=5
                 ) from None
             self.key_cache.put(prefix, record)

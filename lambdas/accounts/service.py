@@ -22,6 +22,7 @@ from accounts.admin_ops import AdminOps
 from accounts.authn import Authenticator
 from accounts.cache import ResponseCache
 from accounts.conversations import Conversations
+from accounts.health import ComponentHealth
 from accounts.hot_path import Admission, Completion, HotPath
 from accounts.price_book import PriceBook
 from accounts.pricing import Price
@@ -84,6 +85,7 @@ class AccountsService:
         )
         self.reports = Reports(self.store)
         self.conversations = Conversations(self.store)
+        self.health = ComponentHealth(engine, redis)
 
         # The public surface the router calls, bound straight to the part that owns it.
         self.authenticate = self.authn.authenticate
@@ -119,6 +121,10 @@ class AccountsService:
 
     async def refresh_prices(self) -> None:
         await self.price_book.refresh()
+
+    async def component_states(self) -> dict[str, str]:
+        """Each dependency's real state ("ok" or "down"): PostgreSQL and Redis."""
+        return await self.health.states()
 
     async def set_price(self, model_id: str, version: str | None, price: Price) -> None:
         await self.admin.set_price(model_id, version, price)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.budgets import (
     NO_BUDGET,
@@ -14,7 +15,7 @@ from accounts.budgets import (
     ReserveResult,
     SettleResult,
 )
-from accounts.errors import BudgetExceeded
+from accounts.errors import BudgetExceeded, BudgetUnavailable
 from accounts.pricing import from_nano, to_nano
 from accounts.redis_guard import REDIS_DOWN, RedisGuard
 from accounts.store import AccountsStore
@@ -61,7 +62,13 @@ class SpendGuard:
         return Reservation(user_id, rid, amount, local)
 
     async def _budget_from_db(self, user_id: str) -> tuple[int, str, int]:
-        seed = await self.store.budget_seed(user_id)
+        try:
+            seed = await self.store.budget_seed(user_id)
+        except (SQLAlchemyError, OSError):
+            # Fail closed: without the durable spend the headroom is unknown.
+            raise BudgetUnavailable(
+                "Budgets are temporarily unavailable; please retry.", retry_after=5
+            ) from None
         if seed is None:
             return NO_BUDGET, "total", 0
         limit, period, spent = seed

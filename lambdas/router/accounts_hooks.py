@@ -125,8 +125,12 @@ class AccountsHooks:
         if self._local is not None:
             await self._local.close()
 
-    def health(self) -> dict[str, str]:
-        return {"accounts": "ok" if self.service is not None else "starting"}
+    async def health(self) -> dict[str, str]:
+        if self.service is None:
+            return {"accounts": "starting"}
+        states = await self.service.component_states()
+        overall = "ok" if all(v == "ok" for v in states.values()) else "degraded"
+        return {"accounts": overall, **states}
 
     # -- per request -----------------------------------------------------------------------------
     async def caller(self, request: Request) -> Caller:
