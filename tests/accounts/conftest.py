@@ -152,8 +152,17 @@ def tokenizing_upstream():
 @pytest.fixture(scope="module")
 def rig(moto_endpoint, pg, redis_server, workdir, tokenizing_upstream):
     """The real router with accounts over HTTP (one per test module)."""
+    from router.server_limits import ServerLimits
     from tests.accounts.http_rig import start_rig
 
-    started = start_rig(moto_endpoint, pg.url(), redis_server.url, workdir, tokenizing_upstream)
+    started = start_rig(
+        moto_endpoint,
+        pg.url(),
+        redis_server.url,
+        workdir,
+        tokenizing_upstream,
+        # Served with the production server limits (no forwarding headers believed).
+        ServerLimits(header_timeout_s=1.0).uvicorn_options(),
+    )
     yield started
     started.harness.stop()

@@ -86,6 +86,7 @@ def start_rig(
     redis_url: str,
     workdir: Path,
     upstream: TokenizingUpstream,
+    uvicorn_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> HttpRig:
     catalog = catalog_doc(
@@ -106,6 +107,7 @@ def start_rig(
     harness = start_router(
         moto_endpoint,
         catalog,
+        uvicorn_options,
         database_url=database_url,
         redis_url=redis_url,
         data_dir=data_dir,

@@ -4,6 +4,7 @@ Authorization lives in `router.authz`, the one place for it."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -54,12 +55,24 @@ def deadline(request: Request, default_s: float) -> float:
 
 def client_ip(request: Request) -> str:
     # Behind API Gateway the source IP comes from the request context, never from a header
-    # the client could forge.
+    # the client could forge (X-Forwarded-For is believed only from configured proxies, by
+    # uvicorn; see router.server_limits).
     event = request.scope.get("aws.event")
-    if isinstance(event, dict):
-        ctx = event.get("requestContext") or {}
+    ctx: Any = event.get("requestContext") if isinstance(event, dict) else None
+    if ctx is None and _IN_LAMBDA:
+        # Lambda Web Adapter passes the API Gateway request context in this header; in Lambda
+        # the only peer is the adapter, so a client cannot set it.
+        raw = request.headers.get("x-amzn-request-context")
+        try:
+            ctx = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            ctx = None
+    if isinstance(ctx, dict):
         ip = (ctx.get("http") or {}).get("sourceIp") or (ctx.get("identity") or {}).get("sourceIp")
         if ip:
             return str(ip)
     client = request.client
     return client.host if client else "unknown"
+
+
+_IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
