@@ -51,7 +51,7 @@ def rejection_response(err: AccountsError) -> Response:
 class Ticket:
     """What one request holds between admission and completion."""
 
-    __slots__ = ("admission", "cache_key", "completion", "conversation", "first_model")
+    __slots__ = ("admission", "cache_key", "completion", "conversation", "first_model", "history")
 
     def __init__(self, admission: Any, first_model: str, cache_key: str | None) -> None:
         self.admission = admission
@@ -60,6 +60,8 @@ class Ticket:
         self.completion: Any = None
         # (existing conversation id or None, id to create or None) when history is kept.
         self.conversation: tuple[str | None, str | None] | None = None
+        # The task saving this turn of history (awaited before a buffered answer is sent).
+        self.history: asyncio.Task[bool] | None = None
 
 
 class AccountsHooks:
@@ -255,6 +257,7 @@ class AccountsHooks:
             task = asyncio.get_running_loop().create_task(
                 self._save_history(caller, req, ticket, outcome)
             )
+            ticket.history = task
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         if ticket.completion.budget_alert_80:
@@ -322,7 +325,7 @@ class AccountsHooks:
 
     async def _save_history(
         self, caller: Caller, req: RouteRequest, ticket: Ticket, outcome: Outcome
-    ) -> None:
+    ) -> bool:
         existing, new_id = ticket.conversation or (None, None)
         turns = _request_turns(req.body)
         if existing is not None:
@@ -339,8 +342,10 @@ class AccountsHooks:
                 new_id=new_id,
             )
         except Exception:
-            # History is a convenience, never a reason to fail the answer already sent.
+            # History is a convenience, never a reason to fail the answer; `finish` says so.
             logger.warning("could not save conversation for request %s", req.request_id)
+            return False
+        return True
 
     async def abort(self, ticket: Any) -> None:
         if isinstance(ticket, Ticket) and ticket.completion is None:
@@ -352,6 +357,8 @@ class AccountsHooks:
     async def finish(self, req: RouteRequest, ticket: Any, response: Response) -> Response:
         if not isinstance(ticket, Ticket):
             return response
+        if ticket.conversation is not None:
+            await _say_whether_history_was_saved(req, ticket, response)
         if ticket.completion is not None:
             response.headers["x-motherfluxer-cost-usd"] = _usd(ticket.completion.cost_usd)
         if (
@@ -369,6 +376,21 @@ class AccountsHooks:
             except Exception:
                 logger.warning("response cache write failed")
         return response
+
+
+async def _say_whether_history_was_saved(
+    req: RouteRequest, ticket: Ticket, response: Response
+) -> None:
+    """A buffered answer names its conversation only once the turn is saved; a stream's is
+    saved after its last chunk, so it says `pending` (GET /v1/conversations/{id} confirms)."""
+    header = "x-motherfluxer-conversation-id"
+    if req.stream:
+        response.headers["x-motherfluxer-conversation-saved"] = "pending"
+        return
+    saved = await ticket.history if ticket.history is not None else False
+    response.headers["x-motherfluxer-conversation-saved"] = "true" if saved else "false"
+    if not saved and header in response.headers:
+        del response.headers[header]
 
 
 def _conversation_request(
