@@ -85,7 +85,13 @@ class UpstreamTimeout(APIError):
     status, type, code = 504, "timeout_error", "upstream_timeout"
 
 
+# A message quoting caller input (a model id) never echoes more than this of it.
+MAX_MESSAGE_CHARS = 500
+
+
 def error_body(type_: str, message: str, code: str) -> bytes:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     return orjson.dumps({"error": {"type": type_, "message": message, "code": code}})
 
 

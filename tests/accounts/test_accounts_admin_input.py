@@ -144,3 +144,15 @@ async def test_database_errors_carry_no_sql_parameters(pg, redis_server, outbox_
     assert "very-identifiable" not in text
     assert "very-identifiable" not in caplog.text
     assert "hidden" in text
+
+
+def test_a_100_kb_model_name_is_not_echoed_whole(rig) -> None:
+    _, key = rig.new_user()
+    name = "m" * 100_000
+    with rig.client(key) as client:
+        resp = client.post(
+            "/v1/chat/completions",
+            json={"model": name, "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert 400 <= resp.status_code < 500, resp.text[:300]
+    assert len(resp.json()["error"]["message"]) <= 500
