@@ -3,7 +3,7 @@
 Every route that needs more than anonymous access depends on `require_scope(scope)`:
 
 - no credentials at all: 401 (`missing_api_key`) for anything but inference;
-- a key without the scope: 403 (`insufficient_scope`) naming the missing scope.
+- a key without the scope: 403 (`forbidden`) naming the missing scope.
 
 The admin rule, for every `/admin/...` endpoint (users, keys, budgets, usage, instances,
 rollouts, strategies, registration tokens, models, drain): the caller holds the `admin` scope,
@@ -56,7 +56,7 @@ def check(caller: Caller, scope: str, *, open_inference: bool = False) -> None:
         raise Unauthorized(
             f"this endpoint needs an API key with the '{scope}' scope", code="missing_api_key"
         )
-    raise Forbidden(f"this key lacks the '{scope}' scope", code="insufficient_scope")
+    raise Forbidden(f"this key lacks the '{scope}' scope")
 
 
 def require_scope(scope: str) -> Callable[[Request], Awaitable[Caller]]:

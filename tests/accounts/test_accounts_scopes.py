@@ -16,7 +16,7 @@ def test_usage_read_key_gets_403_on_chat_naming_the_scope(rig) -> None:
     _, key = rig.new_user(scopes=["usage:read"])
     with rig.client(key) as client:
         error = _error(client.post("/v1/chat/completions", json=CHAT), 403)
-        assert error["code"] == "insufficient_scope"
+        assert error["code"] == "forbidden"
         assert "'inference'" in error["message"]
         assert client.get("/v1/usage").status_code == 200
 
@@ -66,5 +66,5 @@ def test_admin_tier_user_key_opens_every_admin_endpoint(rig) -> None:
 def test_admin_tier_key_without_the_admin_scope_is_not_admin(rig) -> None:
     _, key = rig.new_user(tier="admin", scopes=["inference"])
     with rig.client(key) as client:
-        assert _error(client.get("/admin/usage"), 403)["code"] == "insufficient_scope"
-        assert _error(client.get("/admin/instances"), 403)["code"] == "insufficient_scope"
+        assert _error(client.get("/admin/usage"), 403)["code"] == "forbidden"
+        assert _error(client.get("/admin/instances"), 403)["code"] == "forbidden"
