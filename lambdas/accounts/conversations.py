@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from accounts.conversation_store import ConversationStore
 from accounts.errors import HistoryUnavailable, NotFound
-from accounts.store import AccountsStore
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ def _db_outage_is_unavailable(
 
 
 class Conversations:
-    def __init__(self, store: AccountsStore) -> None:
+    def __init__(self, store: ConversationStore) -> None:
         self.store = store
 
     @_db_outage_is_unavailable

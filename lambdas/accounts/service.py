@@ -21,6 +21,7 @@ from accounts import keys as keylib
 from accounts.admin_ops import AdminOps
 from accounts.authn import Authenticator
 from accounts.cache import ResponseCache
+from accounts.conversation_store import ConversationStore
 from accounts.conversations import Conversations
 from accounts.health import ComponentHealth
 from accounts.hot_path import Admission, Completion, HotPath
@@ -84,7 +85,7 @@ class AccountsService:
             self.store, redis, self.key_cache, self.spend, self.price_book, pepper
         )
         self.reports = Reports(self.store)
-        self.conversations = Conversations(self.store)
+        self.conversations = Conversations(ConversationStore(engine))
         self.health = ComponentHealth(engine, redis)
 
         # The public surface the router calls, bound straight to the part that owns it.

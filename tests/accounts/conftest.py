@@ -150,9 +150,16 @@ def tokenizing_upstream():
 
 
 @pytest.fixture(scope="module")
-def rig(moto_endpoint, pg, redis_server, workdir, tokenizing_upstream):
-    """The real router with accounts over HTTP (one per test module)."""
+def server_limits():
+    """The server limits the module's router runs with: production's (a module may override)."""
     from router.server_limits import ServerLimits
+
+    return ServerLimits()
+
+
+@pytest.fixture(scope="module")
+def rig(moto_endpoint, pg, redis_server, workdir, tokenizing_upstream, server_limits):
+    """The real router with accounts over HTTP (one per test module)."""
     from tests.accounts.http_rig import start_rig
 
     started = start_rig(
@@ -161,8 +168,7 @@ def rig(moto_endpoint, pg, redis_server, workdir, tokenizing_upstream):
         redis_server.url,
         workdir,
         tokenizing_upstream,
-        # Served with the production server limits (no forwarding headers believed).
-        ServerLimits(header_timeout_s=1.0).uvicorn_options(),
+        server_limits.uvicorn_options(),
     )
     yield started
     started.harness.stop()

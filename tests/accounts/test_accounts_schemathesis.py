@@ -50,7 +50,9 @@ def test_admin_fuzzing_finds_no_server_error(rig, tmp_path: Path) -> None:
         "--exclude-path-regex",
         "^/(v1/(chat/)?completions|v1/embeddings|v1/responses|v1/messages|inference)$",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=MAX_TIME_S + 120)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=MAX_TIME_S + 120, cwd=tmp_path
+    )
     tail = done.stdout[-6000:] + done.stderr[-2000:]
     print(tail[-1500:])
     assert done.returncode == 0, tail

@@ -11,10 +11,19 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+import pytest
+
 from router.server_limits import ServerLimits
 from tests.accounts.http_rig import DEMO_LIMITS, MODEL
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+HEADER_TIMEOUT_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def server_limits() -> ServerLimits:
+    # A short header-read timeout so the idle-connection test is quick.
+    return ServerLimits(header_timeout_s=HEADER_TIMEOUT_S)
 
 
 def test_spoofed_forwarded_for_does_not_lift_the_demo_limit(rig) -> None:
@@ -60,7 +69,7 @@ def test_2000_headers_get_431(rig) -> None:
 
 
 def test_idle_and_half_sent_connections_are_closed(rig) -> None:
-    timeout = 1.0  # the rig's header timeout
+    timeout = HEADER_TIMEOUT_S
     with _connect(rig) as idle, _connect(rig) as half:
         half.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
