@@ -23,7 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools is not in the Lambda bundle: uvicorn then runs h11
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 _431 = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -59,15 +62,21 @@ class ServerLimits:
         )
 
     def uvicorn_options(self) -> dict[str, Any]:
-        """Keyword arguments for `uvicorn.Config` / `uvicorn.run`."""
-        limits = self
+        """Keyword arguments for `uvicorn.Config` / `uvicorn.run`.
 
-        class Protocol(GuardedHttpToolsProtocol):
-            pass
+        Without httptools (the Lambda bundle, where only Lambda Web Adapter on loopback
+        connects) uvicorn's h11 bounds the header bytes; header count and the header-read
+        deadline need the httptools protocol below.
+        """
+        http: Any = "h11"
+        if HttpToolsProtocol is not None:
 
-        Protocol.limits = limits
+            class Protocol(GuardedHttpToolsProtocol):  # type: ignore[misc,valid-type]
+                limits = self
+
+            http = Protocol
         return {
-            "http": Protocol,
+            "http": http,
             "timeout_keep_alive": self.keepalive_timeout_s,
             # Forwarding headers only from configured proxies; none by default.
             "proxy_headers": bool(self.trusted_proxies),
@@ -76,7 +85,7 @@ class ServerLimits:
         }
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
+class GuardedHttpToolsProtocol(HttpToolsProtocol or object):  # type: ignore[misc]
     """uvicorn's httptools protocol with a header-read deadline and header limits."""
 
     limits: ServerLimits = ServerLimits()

@@ -97,3 +97,13 @@ def test_limits_come_from_the_environment() -> None:
     assert options["proxy_headers"] is True
     assert options["forwarded_allow_ips"] == "10.0.0.1,10.0.0.2"
     assert ServerLimits.from_env({}).uvicorn_options()["proxy_headers"] is False
+
+
+def test_without_httptools_uvicorn_falls_back_to_h11_with_the_header_bound(monkeypatch) -> None:
+    import router.server_limits as server_limits
+
+    monkeypatch.setattr(server_limits, "HttpToolsProtocol", None)
+    options = ServerLimits(max_header_bytes=4096).uvicorn_options()
+    assert options["http"] == "h11"
+    assert options["h11_max_incomplete_event_size"] == 4096
+    assert options["proxy_headers"] is False
