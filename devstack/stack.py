@@ -224,17 +224,13 @@ class EmbeddedStack:
         args = [
             python(),
             "-m",
-            "uvicorn",
-            "router.lambda_web:app",
+            "router.main",  # uvicorn with the header limits and timeouts of server_limits
             "--host",
             "127.0.0.1",
             "--port",
             str(self.opt.port),
-            "--no-access-log",
             "--loop",
             "uvloop",
-            "--http",
-            "httptools",
             "--timeout-graceful-shutdown",
             "10",
         ]

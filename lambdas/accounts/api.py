@@ -1,41 +1,62 @@
 """FastAPI routes for admin account management, usage reports and conversation history.
 
-The router app mounts `build_router(...)` and supplies two dependencies: `require_admin`
-(raises/denies unless the caller is admin) and `current_caller` (returns a `Caller`).
+The router app mounts `build_router(service, require)`; `require(scope)` returns the
+dependency that yields the `Caller` once it holds that scope (`router.authz.require_scope`),
+so every route here is authorized by the same rule as the rest of the API.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 
-from accounts.errors import AccountsError, Forbidden, NotFound
+from accounts.errors import AccountsError, AccountsUnavailable, BadRequest, Forbidden, NotFound
+from accounts.scopes import SCOPES, Scope, invalid_scopes
 from accounts.service import AccountsService
 from accounts.store import UsageFilter
 from accounts.tiers import Caller, Tier
 
+log = logging.getLogger(__name__)
+
+# What `usage_ledger`/`budgets` columns hold: NUMERIC(18, 9) tops out just under 10^9 USD.
+MAX_USD = Decimal("999999999")
+
+
+def _future(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if aware <= datetime.now(UTC):
+        raise ValueError("expires_at must be in the future")
+    return aware
+
 
 class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     tier: Tier = "registered"
 
 
 class NewKey(BaseModel):
-    scopes: list[str] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid")
+    scopes: list[Scope] = Field(default_factory=list, max_length=len(SCOPES))
     tier: Tier | None = None
-    expires_at: datetime | None = None
+    expires_at: Annotated[datetime | None, AfterValidator(_future)] = None
 
 
 class BudgetBody(BaseModel):
-    usd: Decimal = Field(ge=0)
+    model_config = ConfigDict(extra="forbid")
+    usd: Decimal = Field(ge=0, le=MAX_USD, allow_inf_nan=False)
     period: Literal["total", "monthly"] = "total"
 
 
@@ -45,14 +66,13 @@ def error_response(exc: AccountsError) -> JSONResponse:
 
 def _user_of(caller: Caller) -> str:
     if caller.user_id is None:
-        raise Forbidden("This endpoint needs an API key.")
+        raise Forbidden("This endpoint needs a user's API key.")
     return caller.user_id
 
 
 def build_router(
     service: AccountsService | Callable[[Request], AccountsService],
-    require_admin: Callable[..., Any],
-    current_caller: Callable[..., Any],
+    require: Callable[[str], Any],
 ) -> APIRouter:
     """`service` is the instance, or a callable that takes the request and returns it."""
 
@@ -60,7 +80,9 @@ def build_router(
         return service(request) if callable(service) else service
 
     router = APIRouter()
-    admin = [Depends(require_admin)]
+    admin = [Depends(require("admin"))]
+    inference = Depends(require("inference"))
+    usage_read = Depends(require("usage:read"))
 
     def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         # Typed errors become the project's JSON error shape whatever the app's handlers are.
@@ -70,6 +92,11 @@ def build_router(
                 return await fn(*args, **kwargs)
             except AccountsError as exc:
                 return error_response(exc)
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("accounts database error on %s (%s)", fn.__name__, type(exc).__name__)
+                return error_response(
+                    AccountsUnavailable("Accounts are temporarily unavailable; please retry.", 5)
+                )
 
         return wrapper
 
@@ -82,9 +109,15 @@ def build_router(
     @guarded
     async def create_key(user_id: str, request: Request, body: NewKey | None = None) -> Any:
         body = body or NewKey()
-        key = await svc(request).create_key(
-            _uuid(user_id), tuple(body.scopes), body.tier, body.expires_at
-        )
+        service_ = svc(request)
+        uid = _uuid(user_id)
+        tier = body.tier or await service_.store.user_tier(uid)
+        if tier is None:
+            raise NotFound("No such user.")
+        problem = invalid_scopes(body.scopes, tier)
+        if problem:
+            raise BadRequest(problem)
+        key = await service_.create_key(uid, tuple(body.scopes), body.tier, body.expires_at)
         prefix = key.split("_")[1]
         return JSONResponse(
             {"key": key, "prefix": prefix}, status_code=201, headers={"Cache-Control": "no-store"}
@@ -92,8 +125,8 @@ def build_router(
 
     @router.delete("/admin/keys/{prefix}", dependencies=admin)
     @guarded
-    async def revoke_key(prefix: str, request: Request) -> Any:
-        if not await svc(request).revoke_key(prefix):
+    async def revoke_key(prefix: Annotated[str, Path(max_length=64)], request: Request) -> Any:
+        if not _is_prefix(prefix) or not await svc(request).revoke_key(prefix):
             raise NotFound("No such active key.")
         return {"prefix": prefix, "revoked": True}
 
@@ -107,12 +140,12 @@ def build_router(
     @guarded
     async def admin_usage(
         request: Request,
-        user_id: str | None = None,
-        model: str | None = None,
-        version: str | None = None,
+        user_id: Annotated[str | None, Query(max_length=64)] = None,
+        model: Annotated[str | None, Query(max_length=200)] = None,
+        version: Annotated[str | None, Query(max_length=200)] = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: int = 1000,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> Any:
         flt = UsageFilter(
             user_id=_uuid(user_id) if user_id else None,
@@ -121,13 +154,13 @@ def build_router(
             since=since,
             until=until,
         )
-        return await svc(request).usage_report(flt, max(1, min(limit, 10_000)))
+        return await svc(request).usage_report(flt, limit)
 
     @router.get("/v1/usage")
     @guarded
     async def my_usage(
         request: Request,
-        caller: Caller = Depends(current_caller),
+        caller: Caller = usage_read,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Any:
@@ -135,20 +168,20 @@ def build_router(
 
     @router.get("/v1/conversations")
     @guarded
-    async def list_conversations(request: Request, caller: Caller = Depends(current_caller)) -> Any:
+    async def list_conversations(request: Request, caller: Caller = inference) -> Any:
         return {"data": await svc(request).list_conversations(_user_of(caller))}
 
     @router.get("/v1/conversations/{conversation_id}")
     @guarded
     async def get_conversation(
-        conversation_id: str, request: Request, caller: Caller = Depends(current_caller)
+        conversation_id: str, request: Request, caller: Caller = inference
     ) -> Any:
         return await svc(request).get_conversation(_user_of(caller), _uuid(conversation_id))
 
     @router.delete("/v1/conversations/{conversation_id}")
     @guarded
     async def delete_conversation(
-        conversation_id: str, request: Request, caller: Caller = Depends(current_caller)
+        conversation_id: str, request: Request, caller: Caller = inference
     ) -> Any:
         await svc(request).delete_conversation(_user_of(caller), _uuid(conversation_id))
         return {"id": conversation_id, "deleted": True}
@@ -156,30 +189,12 @@ def build_router(
     return router
 
 
+def _is_prefix(value: str) -> bool:
+    return len(value) == 8 and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in value)
+
+
 def _uuid(value: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
         raise NotFound("No such resource.") from None
-
-
-def default_dependencies(
-    service: AccountsService,
-) -> tuple[Callable[..., Awaitable[Caller]], Callable[..., Awaitable[None]]]:
-    """(current_caller, require_admin) for apps that have no dependencies of their own.
-
-    The client IP is the socket peer here; behind API Gateway or a proxy the router should pass
-    the trusted source IP instead.
-    """
-
-    async def current_caller(
-        request: Request, authorization: str | None = Header(default=None)
-    ) -> Caller:
-        host = request.client.host if request.client else "unknown"
-        return await service.authenticate(authorization, host)
-
-    async def require_admin(caller: Caller = Depends(current_caller)) -> None:
-        if caller.tier != "admin":
-            raise Forbidden("This endpoint needs the admin key.")
-
-    return current_caller, require_admin

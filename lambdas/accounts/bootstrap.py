@@ -41,7 +41,11 @@ def build_service(
     settings: AccountsSettings | None = None,
 ) -> AccountsService:
     settings = settings or AccountsSettings()
-    engine = create_async_engine(sync_url(database_url), pool_pre_ping=True, pool_size=5)
+    # hide_parameters: an error's text (logged with its traceback) never carries row values,
+    # such as part of a key's stored hash.
+    engine = create_async_engine(
+        sync_url(database_url), pool_pre_ping=True, pool_size=5, hide_parameters=True
+    )
     redis = Redis.from_url(
         redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
     )

@@ -65,3 +65,34 @@ class NotFound(AccountsError):
     status = 404
     type = "invalid_request_error"
     code = "not_found"
+
+
+class BadRequest(AccountsError):
+    status = 400
+    type = "invalid_request_error"
+    code = "bad_request"
+
+
+# One code per outage, so a client (and an operator reading logs) can tell them apart.
+class AuthUnavailable(Unavailable):
+    """The key store (PostgreSQL) cannot be read and this key is not in the cache."""
+
+    code = "auth_unavailable"
+
+
+class BudgetUnavailable(Unavailable):
+    """The user's budget cannot be read from PostgreSQL to seed the live counter."""
+
+    code = "budget_unavailable"
+
+
+class HistoryUnavailable(Unavailable):
+    """Conversation history (PostgreSQL) cannot be read or written."""
+
+    code = "history_unavailable"
+
+
+class AccountsUnavailable(Unavailable):
+    """An admin or report query failed because PostgreSQL is unreachable."""
+
+    code = "accounts_unavailable"

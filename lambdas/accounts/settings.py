@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from accounts.tiers import DEFAULT_LIMITS, Tier, TierLimits
 
@@ -20,3 +20,13 @@ class AccountsSettings(BaseModel):
     cache_ttl_s: int = Field(default=300, gt=0)
     # After a Redis error, go straight to the fallback for this long before trying Redis again.
     redis_backoff_s: float = Field(default=2.0, ge=0)
+    # Tokens a model's chat template adds once per request (a default system prompt, BOS),
+    # where it is more than `token_bound.REQUEST_OVERHEAD_TOKENS`; keyed by model id.
+    request_overhead_tokens: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("limits", mode="after")
+    @classmethod
+    def _every_tier_has_limits(cls, value: dict[Tier, TierLimits]) -> dict[Tier, TierLimits]:
+        # A config naming only some tiers keeps the defaults of the others (a missing tier
+        # would otherwise fail every request of that tier).
+        return {**DEFAULT_LIMITS, **value}

@@ -16,18 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from accounts.keys import KeyRecord
 from accounts.pricing import Price
-from accounts.schema import (
-    api_keys,
-    budgets,
-    conversations,
-    messages,
-    prices,
-    usage_ledger,
-    users,
-)
+from accounts.schema import api_keys, budgets, prices, usage_ledger, users
 
 LEDGER_COLUMNS = (
     "request_id",
+    "client_request_id",
     "created_at",
     "model",
     "version",
@@ -69,7 +62,7 @@ class UsageFilter:
         return conds
 
 
-def _jsonable(row: Any) -> dict[str, Any]:
+def jsonable(row: Any) -> dict[str, Any]:
     out = {}
     for k, v in row._mapping.items():
         if isinstance(v, uuid.UUID):
@@ -98,6 +91,13 @@ class AccountsStore:
                 sa.select(users.c.id).where(users.c.id == uuid.UUID(user_id))
             )
             return found.first() is not None
+
+    async def user_tier(self, user_id: str) -> str | None:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                sa.select(users.c.tier).where(users.c.id == uuid.UUID(user_id))
+            )
+            return found.scalar_one_or_none()
 
     async def insert_key(
         self,
@@ -252,9 +252,9 @@ class AccountsStore:
             .limit(limit)
         )
         if conn is not None:
-            return [_jsonable(r) for r in (await conn.execute(query)).all()]
+            return [jsonable(r) for r in (await conn.execute(query)).all()]
         async with self.engine.connect() as own:
-            return [_jsonable(r) for r in (await own.execute(query)).all()]
+            return [jsonable(r) for r in (await own.execute(query)).all()]
 
     async def usage_groups(
         self, flt: UsageFilter, *group: str, conn: AsyncConnection | None = None
@@ -276,106 +276,11 @@ class AccountsStore:
             .order_by(*keys)
         )
         if conn is not None:
-            rows = [_jsonable(r) for r in (await conn.execute(query)).all()]
+            rows = [jsonable(r) for r in (await conn.execute(query)).all()]
         else:
             async with self.engine.connect() as own:
-                rows = [_jsonable(r) for r in (await own.execute(query)).all()]
+                rows = [jsonable(r) for r in (await own.execute(query)).all()]
         for r in rows:
             r["tokens_in"] = int(r["tokens_in"])
             r["tokens_out"] = int(r["tokens_out"])
         return rows
-
-    # Conversations (stored only when the caller opts in).
-
-    async def save_messages(
-        self,
-        user_id: str,
-        conversation_id: str | None,
-        new_messages: list[dict[str, str]],
-        model: str | None,
-        title: str | None,
-        new_id: str | None = None,
-    ) -> str:
-        uid = uuid.UUID(user_id)
-        async with self.engine.begin() as conn:
-            if conversation_id is None:
-                # The router may pick the id itself, to announce it before the answer ends.
-                cid = uuid.UUID(new_id) if new_id else uuid.uuid4()
-                await conn.execute(
-                    sa.insert(conversations).values(id=cid, user_id=uid, title=title)
-                )
-            else:
-                cid = uuid.UUID(conversation_id)
-                updated = await conn.execute(
-                    sa.update(conversations)
-                    .where(conversations.c.id == cid, conversations.c.user_id == uid)
-                    .values(updated_at=sa.func.now())
-                )
-                if updated.rowcount == 0:
-                    raise LookupError(conversation_id)
-            if new_messages:
-                await conn.execute(
-                    sa.insert(messages),
-                    [
-                        {
-                            "conversation_id": cid,
-                            "role": m["role"],
-                            "content": m["content"],
-                            "model": model,
-                        }
-                        for m in new_messages
-                    ],
-                )
-        return str(cid)
-
-    async def list_conversations(self, user_id: str) -> list[dict[str, Any]]:
-        query = (
-            sa.select(
-                conversations.c.id,
-                conversations.c.title,
-                conversations.c.created_at,
-                conversations.c.updated_at,
-            )
-            .where(conversations.c.user_id == uuid.UUID(user_id))
-            .order_by(conversations.c.updated_at.desc())
-        )
-        async with self.engine.connect() as conn:
-            return [_jsonable(r) for r in (await conn.execute(query)).all()]
-
-    async def get_conversation(self, user_id: str, conversation_id: str) -> dict[str, Any] | None:
-        cid = uuid.UUID(conversation_id)
-        async with self.engine.connect() as conn:
-            head = (
-                await conn.execute(
-                    sa.select(
-                        conversations.c.id,
-                        conversations.c.title,
-                        conversations.c.created_at,
-                        conversations.c.updated_at,
-                    ).where(
-                        conversations.c.id == cid, conversations.c.user_id == uuid.UUID(user_id)
-                    )
-                )
-            ).first()
-            if head is None:
-                return None
-            rows = await conn.execute(
-                sa.select(
-                    messages.c.role, messages.c.content, messages.c.model, messages.c.created_at
-                )
-                .where(messages.c.conversation_id == cid)
-                .order_by(messages.c.id)
-            )
-            out = _jsonable(head)
-            out["messages"] = [_jsonable(r) for r in rows.all()]
-        return out
-
-    async def delete_conversation(self, user_id: str, conversation_id: str) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.delete(conversations).where(
-                    conversations.c.id == uuid.UUID(conversation_id),
-                    conversations.c.user_id == uuid.UUID(user_id),
-                )
-            )
-        return result.rowcount > 0

@@ -37,7 +37,9 @@ class UsageRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    # The router's id (the ledger's unique key); the caller's x-request-id, if any, beside it.
     request_id: str = Field(min_length=1, max_length=200)
+    client_request_id: str | None = Field(default=None, max_length=200)
     tier: str = "registered"
     user_id: str | None = None
     key_prefix: str | None = None
@@ -195,7 +197,11 @@ class OutboxDrainer:
         self.outbox = outbox
         self.batch_size = batch_size
         self.engine = sa.create_engine(
-            sync_url(database_url), pool_pre_ping=True, pool_size=1, max_overflow=0
+            sync_url(database_url),
+            pool_pre_ping=True,
+            pool_size=1,
+            max_overflow=0,
+            hide_parameters=True,
         )
         self.last_error: str | None = None
 

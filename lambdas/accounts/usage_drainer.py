@@ -24,7 +24,9 @@ _engine: sa.Engine | None = None
 def _get_engine() -> sa.Engine:
     global _engine
     if _engine is None:
-        _engine = sa.create_engine(sync_url(database_url()), pool_pre_ping=True, pool_size=1)
+        _engine = sa.create_engine(
+            sync_url(database_url()), pool_pre_ping=True, pool_size=1, hide_parameters=True
+        )
     return _engine
 
 

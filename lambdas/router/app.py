@@ -24,6 +24,7 @@ from router.api import (
     responses,
 )
 from router.error_handlers import install_error_handlers
+from router.input_guard import NulGuardMiddleware
 from router.metrics import RouterMetrics
 from router.middleware import BodyLimitMiddleware
 from router.pipeline import OpenPolicy, Policy
@@ -66,6 +67,8 @@ def create_app(
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     install_error_handlers(app)
+    # Added first, so it runs inside the body limit: it buffers only bodies already bounded.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for module in (health, completions, inference, models, instances, admin, prometheus):
         app.include_router(module.router)

@@ -103,9 +103,15 @@ class UpstreamTimeout(APIError):
     status, type, code = 504, "timeout_error", "upstream_timeout"
 
 
+# A message quoting caller input (a model id) never echoes more than this of it.
+MAX_MESSAGE_CHARS = 500
+
+
 def error_dict(
     type_: str, message: str, code: str, param: str | None = None
 ) -> dict[str, dict[str, Any]]:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     return {"error": {"type": type_, "message": message, "param": param, "code": code}}
 
 

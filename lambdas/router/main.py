@@ -40,3 +40,35 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     return create_app(
         services, policy_factory=policy, extra_routers=extra, max_body_bytes=settings.max_body_bytes
     )
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """`python -m router.main --host H --port P`: uvicorn with the limits of
+    `router.server_limits` (header size/count, header-read and keep-alive timeouts, forwarding
+    headers only from configured proxies). Local stack and Lambda Web Adapter both start here.
+    """
+    import argparse
+
+    import uvicorn
+
+    from router.server_limits import ServerLimits
+
+    parser = argparse.ArgumentParser(prog="router.main")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--loop", default="auto")
+    parser.add_argument("--timeout-graceful-shutdown", type=int, default=10)
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        "router.lambda_web:app",
+        host=args.host,
+        port=args.port,
+        loop=args.loop,
+        access_log=False,
+        timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        **ServerLimits.from_env().uvicorn_options(),
+    )
+
+
+if __name__ == "__main__":
+    serve()

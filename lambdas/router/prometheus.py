@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from router.api.deps import require_admin, services
+from router.api.deps import services
+from router.authz import require_admin
 
 _MV = ("model", "version")
 # Seconds; from a sub-millisecond cache hit to a long generation.

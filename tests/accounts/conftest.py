@@ -138,3 +138,37 @@ def paid_model() -> ModelSpec:
 
 def request_id() -> str:
     return uuid.uuid4().hex + secrets.token_hex(2)
+
+
+@pytest.fixture(scope="session")
+def tokenizing_upstream():
+    from tests.accounts.tokenizing_upstream import start_tokenizing_upstream
+
+    upstream = start_tokenizing_upstream()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def server_limits():
+    """The server limits the module's router runs with: production's (a module may override)."""
+    from router.server_limits import ServerLimits
+
+    return ServerLimits()
+
+
+@pytest.fixture(scope="module")
+def rig(moto_endpoint, pg, redis_server, workdir, tokenizing_upstream, server_limits):
+    """The real router with accounts over HTTP (one per test module)."""
+    from tests.accounts.http_rig import start_rig
+
+    started = start_rig(
+        moto_endpoint,
+        pg.url(),
+        redis_server.url,
+        workdir,
+        tokenizing_upstream,
+        server_limits.uvicorn_options(),
+    )
+    yield started
+    started.harness.stop()

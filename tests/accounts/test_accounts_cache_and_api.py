@@ -8,9 +8,11 @@ from conftest import ADMIN_KEY
 from fastapi import FastAPI
 
 from accounts import AccountsError
-from accounts.api import build_router, default_dependencies, error_response
+from accounts.api import build_router, error_response
 from accounts.cache import ResponseCache, cache_key
 from accounts.usage import UsageRecord
+from router.authz import require_scope
+from router.errors import install_error_handlers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -27,12 +29,24 @@ async def test_cache_hit_returns_body_and_route_headers(redis):
     assert 0 < await redis.ttl(key) <= 60
 
 
+class _Hooks:
+    """The one thing `router.authz` needs from the accounts hooks: who is calling."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+
+    async def caller(self, request):
+        host = request.client.host if request.client else "unknown"
+        return await self.service.authenticate(request.headers.get("authorization"), host)
+
+
 @pytest.fixture
 def app(service) -> FastAPI:
-    current_caller, require_admin = default_dependencies(service)
     app = FastAPI()
+    install_error_handlers(app)
     app.add_exception_handler(AccountsError, lambda _r, exc: error_response(exc))
-    app.include_router(build_router(service, require_admin, current_caller))
+    app.state.hooks = _Hooks(service)
+    app.include_router(build_router(service, require_scope))
     return app
 
 
@@ -41,7 +55,7 @@ async def test_admin_and_user_flow(app, service, model, drainer):
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         r = await client.post("/admin/users", json={"name": "ann", "tier": "registered"})
-        assert r.status_code == 403  # no key: a demo caller, not an admin
+        assert r.status_code == 401  # no key: nobody, whatever the admin endpoint
         r = await client.post(
             "/admin/users", json={"name": "ann", "tier": "registered"}, headers=admin
         )

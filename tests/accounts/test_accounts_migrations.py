@@ -23,6 +23,15 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+def _ledger_columns(url: str) -> set[str]:
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return {c["name"] for c in sa.inspect(conn).get_columns("usage_ledger")}
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_downgrade_upgrade(pg):
     admin = sa.create_engine(
         sync_url(pg.url()), poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
@@ -37,6 +46,10 @@ def test_upgrade_downgrade_upgrade(pg):
     migrate.upgrade(url)
     assert _tables(url) == EXPECTED
     assert migrate.current(url) == HEAD
+    assert "client_request_id" in _ledger_columns(url)
+    migrate.downgrade(url, "0001_initial")
+    assert "client_request_id" not in _ledger_columns(url)
+    migrate.upgrade(url)
 
     migrate.downgrade(url, "base")
     assert _tables(url) == set()

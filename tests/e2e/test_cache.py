@@ -46,8 +46,8 @@ def test_deterministic_requests_are_cached_per_tenant_and_still_recorded(
         rows = httpx.get(
             stack.url + "/v1/usage", headers={"Authorization": f"Bearer {key}"}
         ).json()["data"]
-        if wanted <= {r["request_id"] for r in rows}:
+        if wanted <= {r["client_request_id"] for r in rows}:
             break
         time.sleep(0.3)
-    cached = [r for r in rows if r["request_id"] == second.headers["x-request-id"]]
+    cached = [r for r in rows if r["client_request_id"] == second.headers["x-request-id"]]
     assert cached and cached[0]["cached"] is True

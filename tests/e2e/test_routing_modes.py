@@ -157,7 +157,9 @@ def coder_drained(http: httpx.Client, admin: httpx.Client) -> Iterator[None]:
     assert len(ids) == 2, ids
     try:
         for instance_id in ids:
-            assert admin.post(f"/admin/instances/{instance_id}/drain").status_code == 200
+            # Draining the last one takes the model down on purpose: that needs force.
+            resp = admin.post(f"/admin/instances/{instance_id}/drain", params={"force": "true"})
+            assert resp.status_code == 200, resp.text
         _wait_for(http, "tiny-coder", 0)
         yield
     finally:

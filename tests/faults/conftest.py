@@ -199,8 +199,8 @@ class Rig:
         with self.backends.engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
-                    "SELECT request_id, status, instance_id, tokens_out FROM usage_ledger "
-                    "WHERE request_id = ANY(:ids)"
+                    "SELECT client_request_id AS request_id, status, instance_id, tokens_out "
+                    "FROM usage_ledger WHERE client_request_id = ANY(:ids)"
                 ),
                 {"ids": request_ids},
             ).mappings()

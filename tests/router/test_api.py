@@ -223,7 +223,9 @@ def test_inference_manual_model_without_healthy_instance_is_404(
     # beta's only instance is drained: /inference (seed 003) says 404, OpenAI clients get 503.
     admin = router.admin
     with router.client() as c:
-        assert c.post("/admin/instances/beta-0/drain", headers=admin).status_code == 200
+        # The last routable instance: draining it takes the model down, so it needs force.
+        drained = c.post("/admin/instances/beta-0/drain?force=true", headers=admin)
+        assert drained.status_code == 200
         try:
             router.refresh()
             inferred = c.post("/inference", json={"prompt": "hi", "model": "beta"})

@@ -112,6 +112,7 @@ class RouterHarness:
 def start_router(
     dynamodb_endpoint: str,
     catalog: dict[str, Any],
+    uvicorn_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> RouterHarness:
     table = "t-" + uuid.uuid4().hex[:10]
@@ -139,7 +140,13 @@ def start_router(
     app = build_app(settings)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        loop="asyncio",
+        **(uvicorn_options or {}),
     )
     server = uvicorn.Server(config)
 

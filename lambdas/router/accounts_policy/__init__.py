@@ -25,6 +25,7 @@ from router.accounts_policy.prices import MeasuredPrices
 from router.accounts_policy.startup import lambda_service, start_local
 from router.accounts_policy.usage import usage_record
 from router.api.deps import client_ip
+from router.authz import check
 from router.dispatch import Answer, BufferedAnswer, DispatchOutcome, DispatchRequest
 from router.metrics import RouterMetrics
 from router.pipeline.types import Admission, ParsedRequest
@@ -44,6 +45,8 @@ class Ticket:
     cache_key: str | None
     conversation: ConversationRef | None
     completion: Any = None
+    # The task saving this turn of history (awaited before a buffered answer is sent).
+    history: asyncio.Task[bool] | None = None
 
 
 class AccountsPolicy:
@@ -67,14 +70,24 @@ class AccountsPolicy:
         if self._local is not None:
             await self._local.close()
 
-    def health(self) -> dict[str, str]:
-        return {"accounts": "ok" if self.service is not None else "starting"}
+    async def health(self) -> dict[str, str]:
+        if self.service is None:
+            return {"accounts": "starting"}
+        states = await self.service.component_states()
+        overall = "ok" if all(v == "ok" for v in states.values()) else "degraded"
+        return {"accounts": overall, **states}
 
     # -- authenticate -----------------------------------------------------------------------
-    async def authenticate(self, request: Request) -> Caller:
+    async def caller(self, request: Request) -> Caller:
+        """Who is calling, whatever they may do (`router.authz` checks scopes)."""
         return await self.service.authenticate(
             request.headers.get("authorization"), client_ip(request)
         )
+
+    async def authenticate(self, request: Request) -> Caller:
+        caller = await self.caller(request)
+        check(caller, "inference")
+        return caller
 
     def shape_view(self, caller: Caller, view: RequestView) -> RequestView:
         # A/B assignment is sticky per end user: the account, plus the OpenAI `user` field an
@@ -101,7 +114,13 @@ class AccountsPolicy:
         self._prices.refresh(self.svc.store.current(), catalog, self.service.prices)
         try:
             reservation = await self.service.admit(
-                caller, spec, view.estimated_tokens(), view.max_tokens, request_id=rid
+                caller,
+                spec,
+                view.estimated_tokens(),
+                view.max_tokens,
+                request_id=rid,
+                body=parsed.payload,
+                client_request_id=parsed.client_request_id,
             )
         except AccountsError as err:
             if err.status == 402:
@@ -194,7 +213,7 @@ class AccountsPolicy:
             logger.exception("usage for request %s could not be recorded", req.request_id)
             return
         if ticket.conversation is not None and outcome.status == 200 and outcome.text is not None:
-            self._in_background(
+            ticket.history = self._in_background(
                 conversations.save_turn(
                     self.service,
                     caller,
@@ -210,10 +229,11 @@ class AccountsPolicy:
         if ticket.completion.cost_usd:
             self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
 
-    def _in_background(self, work: Any) -> None:
+    def _in_background(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def abort(self, admission: Admission) -> None:
         ticket: Ticket = admission.ticket
@@ -225,6 +245,8 @@ class AccountsPolicy:
 
     async def finish(self, admission: Admission, answer: Answer) -> Answer:
         ticket: Ticket = admission.ticket
+        if ticket.conversation is not None:
+            await conversations.say_whether_saved(ticket.history, answer)
         if ticket.completion is not None:
             answer.route.extra["x-motherfluxer-cost-usd"] = _usd(ticket.completion.cost_usd)
         if (

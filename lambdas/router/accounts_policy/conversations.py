@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Any
 
 from accounts.errors import Forbidden, NotFound
 from accounts.tiers import Caller
+from router.dispatch import Answer, BufferedAnswer
 
 logger = logging.getLogger("motherfluxer.router")
 
@@ -66,7 +68,7 @@ async def save_turn(
     answer: str,
     model: str | None,
     request_id: str,
-) -> None:
+) -> bool:
     turns = request_turns(body)
     if ref.existing is not None:
         # The client resends the whole conversation; only its newest turn is new here.
@@ -82,5 +84,20 @@ async def save_turn(
             new_id=ref.new_id,
         )
     except Exception:
-        # History is a convenience, never a reason to fail the answer already sent.
+        # History is a convenience, never a reason to fail the answer; the answer says so.
         logger.warning("could not save conversation for request %s", request_id)
+        return False
+    return True
+
+
+async def say_whether_saved(history: asyncio.Task[bool] | None, answer: Answer) -> None:
+    """A buffered answer names its conversation only once the turn is saved; a stream's turn
+    is saved after its last chunk, so it says `pending` (GET /v1/conversations/{id} confirms)."""
+    extra = answer.route.extra
+    if not isinstance(answer, BufferedAnswer):
+        extra["x-motherfluxer-conversation-saved"] = "pending"
+        return
+    saved = bool(await history) if history is not None else False
+    extra["x-motherfluxer-conversation-saved"] = "true" if saved else "false"
+    if not saved:
+        extra.pop("x-motherfluxer-conversation-id", None)

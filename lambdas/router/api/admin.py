@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from registry.repository import InstanceNotFound
-from router.api.deps import require_admin, services
-from router.errors import NotFound
+from router.api.deps import services
+from router.authz import require_admin
+from router.errors import BadRequest, Conflict, NotFound
 from router.routing_facade import ROLLOUT_PREFIX, STRATEGY_PREFIX
 from routing.catalog import Strategy
 from routing.instances import Instance
@@ -89,25 +91,100 @@ async def _set_status(request: Request, instance_id: str, status: str) -> dict[s
 
 
 @router.post("/instances/{instance_id}/drain")
-async def drain(instance_id: str, request: Request) -> dict[str, Any]:
-    return await _set_status(request, instance_id, "draining")
+async def drain(
+    instance_id: Annotated[str, PathParam(max_length=200)], request: Request, force: bool = False
+) -> dict[str, Any]:
+    """Drain an instance; refused (409) when it is the last routable one of its model's
+    weighted versions, unless `force=true`, and then the answer warns."""
+    svc = services(request)
+    snap = await svc.store.refresh()
+    svc.routing.sync(snap)
+    target = next((i for i in snap.instances if i.instance_id == instance_id), None)
+    warning = None
+    if target is not None:
+        now = time.time()
+        weights = svc.routing.rollouts.weights(target.model)
+        before = _routable_versions(snap, target.model, now)
+        after = _routable_versions(snap, target.model, now, without=instance_id)
+        if _routable_weight(weights, before) > 0 and _routable_weight(weights, after) <= 0:
+            if not force:
+                raise Conflict(
+                    "this is the last routable instance of its model's weighted versions; "
+                    "drain with force=true to take the model down",
+                    code="last_routable_instance",
+                )
+            warning = "the model has no routable instance left: its requests fail"
+    view = await _set_status(request, instance_id, "draining")
+    if warning:
+        view["warning"] = warning
+    return view
 
 
 @router.post("/instances/{instance_id}/undrain")
-async def undrain(instance_id: str, request: Request) -> dict[str, Any]:
+async def undrain(
+    instance_id: Annotated[str, PathParam(max_length=200)], request: Request
+) -> dict[str, Any]:
     return await _set_status(request, instance_id, "healthy")
 
 
+VersionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Weight = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
+ModelId = Annotated[str, PathParam(max_length=128)]
+
+
+class CanaryChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stable: VersionName
+    canary: VersionName
+    percent: float = Field(ge=0, le=100, allow_inf_nan=False)
+
+
 class RolloutChange(BaseModel):
-    """One of: explicit weights, a canary split, a blue-green switch, or a rollback."""
+    """One of: explicit weights, a canary split, a blue-green switch, or a rollback.
+
+    Versions must be known (in the catalog, registered by an instance, already weighted, or
+    named in `add_versions`). A change that leaves no weight on a routable version is refused
+    unless `allow_unroutable` is set, and then the answer carries a warning.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    weights: dict[str, float] | None = None
-    canary: dict[str, Any] | None = None
-    switch: str | None = None
-    rollback: str | None = None
-    add_versions: list[str] = Field(default_factory=list)
+    weights: dict[VersionName, Weight] | None = Field(default=None, max_length=64)
+    canary: CanaryChange | None = None
+    switch: VersionName | None = None
+    rollback: VersionName | None = None
+    add_versions: list[VersionName] = Field(default_factory=list, max_length=64)
+    allow_unroutable: bool = False
+
+    def named_versions(self) -> set[str]:
+        named = set(self.weights or ())
+        if self.canary is not None:
+            named |= {self.canary.stable, self.canary.canary}
+        named |= {v for v in (self.switch, self.rollback) if v is not None}
+        return named
+
+
+def _known_versions(svc: Any, model_id: str, snap: Any) -> set[str]:
+    spec = svc.catalog.get(model_id)
+    known = {v.version for v in spec.versions} if spec is not None else set()
+    known |= {i.version for i in snap.instances if i.model == model_id}
+    known |= set(svc.routing.rollouts.weights(model_id))
+    return known
+
+
+def _routable_weight(weights: dict[str, float], routable_versions: set[str]) -> float:
+    return sum(w for v, w in weights.items() if v in routable_versions)
+
+
+def _routable_versions(
+    snap: Any, model_id: str, now: float, without: str | None = None
+) -> set[str]:
+    return {
+        i.version
+        for i in snap.instances
+        if i.model == model_id and i.instance_id != without and i.is_routable(now)
+    }
 
 
 class StrategyChange(BaseModel):
@@ -128,24 +205,63 @@ async def list_rollouts(request: Request) -> dict[str, Any]:
 
 
 @router.put("/models/{model_id}/rollout")
-async def change_rollout(model_id: str, body: RolloutChange, request: Request) -> dict[str, Any]:
+async def change_rollout(
+    model_id: ModelId, body: RolloutChange, request: Request
+) -> dict[str, Any]:
     """Change version weights for every router at once, without a redeploy."""
     svc = services(request)
-    await svc.store.refresh()
-    change = body.model_dump(exclude_none=True)
+    if svc.catalog.get(model_id) is None:
+        raise NotFound("model is not served here", code="model_not_found")
+    snap = await svc.store.refresh()
+    svc.routing.sync(snap)
+    unknown = sorted(
+        body.named_versions() - _known_versions(svc, model_id, snap) - set(body.add_versions)
+    )
+    if unknown:
+        raise BadRequest(
+            f"unknown version(s) {unknown}: add them with add_versions first",
+            code="invalid_rollout",
+        )
+    change = body.model_dump(exclude_none=True, exclude={"allow_unroutable"})
     weights = svc.routing.change_rollout(model_id, change)
+    routable = _routable_versions(snap, model_id, time.time())
+    warning = _unroutable_warning(
+        weights,
+        routable,
+        body.allow_unroutable,
+        was_routable=_routable_weight(svc.routing.rollouts.weights(model_id), routable) > 0,
+    )
     await asyncio.to_thread(svc.repo.put_config, ROLLOUT_PREFIX + model_id, {"weights": weights})
     snap = await svc.store.refresh()
     svc.routing.sync(snap)
-    return {"model": model_id, "weights": svc.routing.rollouts.weights(model_id)}
+    out: dict[str, Any] = {"model": model_id, "weights": svc.routing.rollouts.weights(model_id)}
+    if warning:
+        out["warning"] = warning
+    return out
+
+
+def _unroutable_warning(
+    weights: dict[str, float], routable: set[str], allowed: bool, *, was_routable: bool
+) -> str | None:
+    if _routable_weight(weights, routable) > 0:
+        return None
+    if was_routable and not allowed:
+        raise Conflict(
+            "this change leaves no weight on a version with a routable instance, so every "
+            "request for the model would fail; set allow_unroutable to do it anyway",
+            code="no_routable_weight",
+        )
+    return "no version with weight has a routable instance: requests for this model fail"
 
 
 @router.put("/models/{model_id}/strategy")
-async def change_strategy(model_id: str, body: StrategyChange, request: Request) -> dict[str, Any]:
+async def change_strategy(
+    model_id: ModelId, body: StrategyChange, request: Request
+) -> dict[str, Any]:
     """Set a model's instance strategy (null restores the configured one)."""
     svc = services(request)
     if svc.catalog.get(model_id) is None:
-        raise NotFound(f"model '{model_id}' is not served here", code="model_not_found")
+        raise NotFound("model is not served here", code="model_not_found")
     if body.strategy is None:
         await asyncio.to_thread(svc.repo.delete_config, STRATEGY_PREFIX + model_id)
     else:

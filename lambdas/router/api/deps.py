@@ -1,8 +1,10 @@
-"""Shared request helpers: services, request ids, deadlines, admin auth."""
+"""Shared request helpers: services, request ids, deadlines, client address.
+
+Authorization lives in `router.authz`, the one place for it."""
 
 from __future__ import annotations
 
-import hmac
+import os
 import time
 import uuid
 from typing import Any
@@ -10,8 +12,6 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from router.errors import Unauthorized
-from router.security import bearer
 from router.services import Services
 
 
@@ -20,11 +20,19 @@ def services(request: Request) -> Services:
 
 
 def request_id(request: Request) -> str:
-    supplied = request.headers.get("x-request-id", "")
-    # Only accept ids that are safe to echo and to use as the ledger's idempotency key.
-    if 8 <= len(supplied) <= 128 and all(c.isalnum() or c in "-_." for c in supplied):
-        return supplied
+    """The router's own id for this request: the ledger's and the reservation's key.
+
+    Never the caller's `x-request-id`: a reused id would let requests share one ledger row.
+    """
     return "req_" + uuid.uuid4().hex
+
+
+def client_request_id(request: Request) -> str | None:
+    """The caller's `x-request-id`, when it is safe to store and echo (else None)."""
+    supplied = request.headers.get("x-request-id", "")
+    if 1 <= len(supplied) <= 128 and all(c.isalnum() or c in "-_.:" for c in supplied):
+        return supplied
+    return None
 
 
 def deadline(request: Request, default_s: float) -> float:
@@ -45,21 +53,26 @@ def deadline(request: Request, default_s: float) -> float:
     return now + default_s
 
 
-def require_admin(request: Request) -> None:
-    svc = services(request)
-    token = bearer(request.headers.get("authorization"))
-    if token is None or not hmac.compare_digest(token.encode(), svc.admin_key.encode()):
-        raise Unauthorized("a valid admin key is required")
-
-
 def client_ip(request: Request) -> str:
     # Behind API Gateway the source IP comes from the request context, never from a header
-    # the client could forge.
+    # the client could forge (X-Forwarded-For is believed only from configured proxies, by
+    # uvicorn; see router.server_limits).
     event = request.scope.get("aws.event")
-    if isinstance(event, dict):
-        ctx = event.get("requestContext") or {}
+    ctx: Any = event.get("requestContext") if isinstance(event, dict) else None
+    if ctx is None and _IN_LAMBDA:
+        # Lambda Web Adapter passes the API Gateway request context in this header; in Lambda
+        # the only peer is the adapter, so a client cannot set it.
+        raw = request.headers.get("x-amzn-request-context")
+        try:
+            ctx = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            ctx = None
+    if isinstance(ctx, dict):
         ip = (ctx.get("http") or {}).get("sourceIp") or (ctx.get("identity") or {}).get("sourceIp")
         if ip:
             return str(ip)
     client = request.client
     return client.host if client else "unknown"
+
+
+_IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))

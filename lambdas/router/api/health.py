@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
@@ -40,6 +41,8 @@ async def health(request: Request) -> JSONResponse:
     body["instances"] = len(snap.instances)
     body["healthy_instances"] = sum(1 for i in snap.instances if i.is_routable(now))
     checks = request.app.state.policy.health()
+    if inspect.isawaitable(checks):
+        checks = await checks  # the accounts layer probes PostgreSQL and Redis
     if checks:
         body["components"] = checks
     if not state.ready:

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from registry.repository import InstanceNotFound
-from router.api.deps import require_admin, services
+from router.api.deps import services
+from router.authz import current_caller, effective_scopes, require_admin
 from router.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from router.security import (
     InvalidToken,
@@ -59,9 +60,10 @@ class RegisterRequest(BaseModel):
 
 class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    in_flight: int = Field(default=0, ge=0)
-    queue_depth: int = Field(default=0, ge=0)
-    tokens_per_second: float = Field(default=0.0, ge=0)
+    # Bounded to what an instance can really report (and DynamoDB numbers can hold).
+    in_flight: int = Field(default=0, ge=0, le=1_000_000)
+    queue_depth: int = Field(default=0, ge=0, le=1_000_000)
+    tokens_per_second: float = Field(default=0.0, ge=0, le=10_000_000, allow_inf_nan=False)
     ready: bool = True
 
 
@@ -153,23 +155,28 @@ def _iam_caller_may_register(request: Request, model: str) -> bool:
     return allowed is None or role == allowed or arn.endswith(f"/{allowed}")
 
 
-async def _authorize_instance(request: Request, instance_id: str) -> None:
+async def _authorize_instance(request: Request, instance_id: str, *, admin_may: bool) -> None:
+    """The instance's own credential, or (for deregistration only) an admin caller.
+
+    An unknown id and a wrong credential get the same 401, so ids cannot be probed.
+    """
     svc = services(request)
     # With SigV4 on the route, Authorization carries the signature, so the instance
     # credential travels in its own header.
     token = request.headers.get("x-motherfluxer-instance-credential") or bearer(
         request.headers.get("authorization")
     )
-    if token is None:
-        raise Unauthorized("instance credential required")
-    if token.startswith("mfi_"):
+    if token is not None and token.startswith("mfi_"):
         stored = await asyncio.to_thread(svc.repo.credential_hash, instance_id)
-        if stored is None:
-            raise NotFound("instance is not registered", code="instance_not_found")
+        # credential_matches spends the same comparison when nothing is stored.
         if credential_matches(token, stored):
             return
         raise Unauthorized("instance credential is not valid for this instance")
-    require_admin(request)
+    if admin_may and token is not None:
+        caller = await current_caller(request)
+        if "admin" in effective_scopes(caller):
+            return
+    raise Unauthorized("instance credential is not valid for this instance")
 
 
 @router.post("/instances/{instance_id}/heartbeat")
@@ -177,7 +184,7 @@ async def heartbeat(
     instance_id: str, request: Request, body: HeartbeatRequest
 ) -> dict[str, object]:
     svc = services(request)
-    await _authorize_instance(request, instance_id)
+    await _authorize_instance(request, instance_id, admin_may=False)
     try:
         inst = await asyncio.to_thread(
             svc.repo.heartbeat,
@@ -199,7 +206,7 @@ async def heartbeat(
 @router.delete("/instances/{instance_id}")
 async def deregister(instance_id: str, request: Request) -> dict[str, object]:
     svc = services(request)
-    await _authorize_instance(request, instance_id)
+    await _authorize_instance(request, instance_id, admin_may=True)
     removed = await asyncio.to_thread(svc.repo.deregister, instance_id)
     svc.store.forget(instance_id)
     if not removed:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from router import capabilities
-from router.api.deps import deadline, request_id, services
+from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
 from router.errors import BadRequest
 from router.pipeline.policy import Policy
@@ -27,6 +27,7 @@ async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
     svc = services(request)
     policy = policy_of(request)
     rid = request_id(request)
+    parsed = replace(parsed, client_request_id=client_request_id(request))
 
     caller = await policy.authenticate(request)
     view = policy.shape_view(caller, parsed.view)
@@ -73,6 +74,7 @@ async def _cache_or_dispatch(
     hit = await policy.cached(caller, admission, parsed, rid)
     if hit is not None:
         hit.route.extra.update(admission.headers)
+        _echo_request_ids(hit, parsed, rid)
         return hit
 
     req = DispatchRequest(
@@ -95,4 +97,11 @@ async def _cache_or_dispatch(
 
     answer = await svc.dispatcher.run(req, pick, record)
     answer.route.extra.update(admission.headers)
+    _echo_request_ids(answer, parsed, rid)
     return await policy.finish(admission, answer)
+
+
+def _echo_request_ids(answer: Answer, parsed: ParsedRequest, rid: str) -> None:
+    """`x-request-id` echoes the caller's id (else ours); `x-motherfluxer-request-id` is ours."""
+    answer.route.extra["x-request-id"] = parsed.client_request_id or rid
+    answer.route.extra["x-motherfluxer-request-id"] = rid

@@ -21,6 +21,8 @@ class ParsedRequest:
     view: RequestView
     stream: bool
     manual_not_served_404: bool = False
+    # The caller's own `x-request-id`: stored beside the ledger id and echoed, never the key.
+    client_request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision = "0003_responses"
 # The lead re-points this at 0002 when the accounts branch's migration merges.
-down_revision = "0001_initial"
+down_revision = "0002_client_request_id"
 branch_labels = None
 depends_on = None
 
