@@ -12,7 +12,7 @@ from accounts.api import build_router, error_response
 from accounts.cache import ResponseCache, cache_key
 from accounts.usage import UsageRecord
 from router.authz import require_scope
-from router.errors import install_error_handlers
+from router.error_handlers import install_error_handlers
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -30,7 +30,7 @@ async def test_cache_hit_returns_body_and_route_headers(redis):
 
 
 class _Hooks:
-    """The one thing `router.authz` needs from the accounts hooks: who is calling."""
+    """The one thing `router.authz` needs from the accounts policy: who is calling."""
 
     def __init__(self, service) -> None:
         self.service = service
@@ -45,7 +45,7 @@ def app(service) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
     app.add_exception_handler(AccountsError, lambda _r, exc: error_response(exc))
-    app.state.hooks = _Hooks(service)
+    app.state.policy = _Hooks(service)
     app.include_router(build_router(service, require_scope))
     return app
 

@@ -44,10 +44,10 @@ def test_moving_all_weight_to_an_unserved_version_needs_explicit_consent(rig) ->
     assert _chat_status(rig) == 200
 
 
-def test_a_malformed_canary_is_a_422_without_raw_exception_text(rig) -> None:
+def test_a_malformed_canary_is_a_400_without_raw_exception_text(rig) -> None:
     with rig.admin() as admin:
         resp = admin.put(ROLLOUT, json={"canary": {"canary": "v1", "percent": 10}})
-    assert resp.status_code == 422
+    assert resp.status_code == 400
     assert "'stable'" not in resp.json()["error"]["message"]
 
 
