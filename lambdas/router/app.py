@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from router.api import admin, completions, health, inference, instances, models
+from router.console import mount as console
 from router.errors import install_error_handlers
 from router.hooks import OpenHooks
 from router.metrics import RouterMetrics
@@ -55,7 +56,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    for module in (health, completions, inference, models, instances, admin):
+    for module in (health, completions, inference, models, instances, admin, console):
         app.include_router(module.router)
     for extra in extra_routers or []:
         app.include_router(extra)
