@@ -101,10 +101,9 @@ def build_router() -> APIRouter:
     @router.post("/ui/signup", status_code=201)
     async def ui_signup(body: SignUp, request: Request) -> JSONResponse:
         """Local sign-up: a registered user and its first key (shown once)."""
-        hooks = request.app.state.hooks
-        accounts = getattr(hooks, "service", None)
         if not local_signup_enabled():
             raise Forbidden("local sign-up is turned off here", code="signup_disabled")
+        accounts = getattr(getattr(request.app.state, "hooks", None), "service", None)
         if accounts is None:
             raise NotFound("accounts are not enabled on this router", code="accounts_disabled")
         user_id = await accounts.create_user(body.name, "registered")

@@ -38,7 +38,7 @@ export function barChart(container, points, { title = "", unit = "" } = {}) {
   points.forEach((p, i) => {
     const bh = ((h - 2 * pad) * p.value) / max;
     const x = pad + i * bw;
-    const bar = svg("rect", { x: x + 2, y: h - pad - bh, width: Math.max(1, bw - 4), height: bh, class: "bar", "data-value": p.value });
+    const bar = svg("rect", { x: x + Math.max(2, (bw - 48) / 2), y: h - pad - bh, width: Math.max(1, Math.min(44, bw - 4)), height: bh, class: "bar", "data-value": p.value });
     bar.append(svg("title", {}, `${p.label}: ${p.value}${unit}`));
     chart.append(bar, svg("text", { x: x + bw / 2, y: h - pad + 14, "text-anchor": "middle", class: "axis" }, p.label));
   });

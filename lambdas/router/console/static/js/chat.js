@@ -93,7 +93,7 @@ async function send(ev) {
     if (mode !== "hybrid") {
       chat.turns.push({ role: "user", content: prompt }, { role: "assistant", content: answer.body.textContent });
     }
-    if (facts.conversation) { chat.conversation = facts.conversation; loadConversations(); }
+    if (facts.conversation) { chat.conversation = facts.conversation; listed(facts.conversation); }
     const cost = facts.cost || (await settledCost(facts.request_id));
     const dd = card.querySelector('[data-field="cost"]');
     dd.textContent = cost !== null && cost !== undefined ? fmtUsd(cost) : "not billed (demo or admin)";
@@ -108,21 +108,31 @@ async function send(ev) {
   }
 }
 
+// History is written once the stream has ended, so a new conversation may take a moment to list.
+async function listed(id) {
+  for (let i = 0; i < 10; i++) {
+    const ids = await loadConversations();
+    if (ids.includes(id)) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 export async function loadConversations() {
   const list = document.getElementById("conversations");
   const hint = document.getElementById("history-hint");
   list.replaceChildren();
   const kind = kindOfKey(state.key);
   hint.hidden = kind === "key" || kind === "cognito";
-  if (!hint.hidden) return;
+  if (!hint.hidden) return [];
   try {
     const res = await api("/v1/conversations");
-    for (const c of res.data || []) {
-      list.append(el("li", {}, el("a", { href: "#chat", "data-conversation": c.id, onclick: () => openConversation(c.id) }, c.title || c.id.slice(0, 8))));
-    }
+    list.replaceChildren(...(res.data || []).map((c) =>
+      el("li", {}, el("a", { href: "#chat", "data-conversation": c.id, onclick: () => openConversation(c.id) }, c.title || c.id.slice(0, 8)))));
+    return (res.data || []).map((c) => c.id);
   } catch (err) {
     hint.hidden = false;
     hint.textContent = `History unavailable: ${err.message}`;
+    return [];
   }
 }
 
