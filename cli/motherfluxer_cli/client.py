@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -129,7 +128,7 @@ class Client:
             except ValueError:
                 body = None
             raise ApiError(exc.code, body) from None
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+        except (TimeoutError, urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unreachable(self.url, str(reason)) from None
 

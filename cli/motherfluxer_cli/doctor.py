@@ -1,4 +1,4 @@
-"""`motherfluxer doctor`: is every component reachable and healthy, every model ready, every key valid?"""
+"""`motherfluxer doctor`: every component reachable and healthy, models ready, keys valid."""
 
 from __future__ import annotations
 

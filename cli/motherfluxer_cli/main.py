@@ -166,7 +166,11 @@ def _doctor(args: argparse.Namespace, url: str) -> int:
         emit_json({"ok": code == OK, "checks": as_rows(checks)})
         return code
     rows = [
-        {"component": c.component, "state": paint("ok" if c.ok else "DOWN", c.ok), "detail": c.detail}
+        {
+            "component": c.component,
+            "state": paint("ok" if c.ok else "DOWN", c.ok),
+            "detail": c.detail,
+        }
         for c in checks
     ]
     print(table(rows, (("component", "COMPONENT"), ("state", "STATE"), ("detail", "DETAIL"))))
