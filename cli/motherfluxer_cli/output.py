@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+ANSI = re.compile(r"\033\[[0-9;]*m")
 
 
 def emit_json(data: Any) -> None:
@@ -23,12 +26,20 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _width(text: str) -> int:
+    # Colour codes take no room on the terminal.
+    return len(ANSI.sub("", text))
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """Rows as an aligned text table; `columns` are (key, heading) pairs."""
     cells = [[heading for _, heading in columns]]
     cells += [[_cell(row.get(key)) for key, _ in columns] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(columns))]
+    lines = [
+        "  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
