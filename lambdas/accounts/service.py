@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts import cognito
 from accounts import keys as keylib
 from accounts.budgets import (
     NO_BUDGET,
@@ -139,6 +140,8 @@ class AccountsService:
             raise AuthError()
         if self._admin_key and hmac.compare_digest(token.encode(), self._admin_key.encode()):
             return Caller("admin", self.settings.limits["admin"], key_prefix="admin")
+        if cognito.looks_like_jwt(token) and (auth := cognito.configured()) is not None:
+            return await auth.caller(token, self.store, self.settings.limits)
         parsed = keylib.parse(token)
         if parsed is None:
             raise AuthError()

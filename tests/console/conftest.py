@@ -18,6 +18,7 @@ import pytest
 
 from devstack.procs import free_port
 from devstack.stack import EmbeddedStack, StackOptions
+from tests.console.cognito_pool import LocalPool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "console"
@@ -42,14 +43,24 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+def cognito_pool() -> Iterator[LocalPool]:
+    with LocalPool() as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def console_stack(
+    tmp_path_factory: pytest.TempPathFactory, cognito_pool: LocalPool
+) -> Iterator[EmbeddedStack]:
     # One instance per model of the echo backend: real model servers, started in a second.
+    # The router also trusts the local "Cognito" pool, whose JWKS is served on loopback.
     options = StackOptions(
         data_dir=tmp_path_factory.mktemp("console-stack"),
         port=free_port(),
         instances_per_model=1,
         health_interval_s=1.0,
         model_env={"MODEL_BACKEND": "echo"},
+        router_env=cognito_pool.router_env(),
     )
     with EmbeddedStack(options) as running:
         yield running
