@@ -58,6 +58,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for module in (health, completions, inference, models, instances, admin, console):
         app.include_router(module.router)
+    console.install_cors(app)
     for extra in extra_routers or []:
         app.include_router(extra)
     if extra_routers:

@@ -84,3 +84,34 @@ def test_local_sign_up_is_off_by_default_outside_the_local_stage(monkeypatch) ->
     assert client.post("/ui/signup", json={"name": "x"}).status_code == 403
     monkeypatch.setenv("MOTHERFLUXER_LOCAL_SIGNUP", "")
     assert mount.local_signup_enabled() is True
+
+
+def test_cors_allows_the_console_origin_only_and_exposes_the_route_headers() -> None:
+    from router.console.cors import install_cors
+
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"data": []}
+
+    install_cors(app, "https://console.example.com")
+    client = TestClient(app)
+    ok = client.get("/v1/models", headers={"Origin": "https://console.example.com"})
+    assert ok.headers["access-control-allow-origin"] == "https://console.example.com"
+    assert "x-motherfluxer-route-reason" in ok.headers["access-control-expose-headers"]
+    other = client.get("/v1/models", headers={"Origin": "https://evil.example.net"})
+    assert "access-control-allow-origin" not in other.headers
+    preflight = client.options(
+        "/v1/models",
+        headers={
+            "Origin": "https://console.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    # Without a configured origin no CORS headers are sent at all.
+    bare = FastAPI()
+    install_cors(bare, "")
+    assert not bare.user_middleware

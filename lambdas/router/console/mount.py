@@ -17,7 +17,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from router.console.cors import install_cors
 from router.errors import Forbidden, NotFound
+
+__all__ = ["build_router", "install_cors", "router"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = {"": "index.html", "admin": "admin.html", "admin/": "admin.html"}
