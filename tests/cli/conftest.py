@@ -10,7 +10,7 @@ import pytest
 
 from motherfluxer_cli import client as cli_client
 from motherfluxer_cli.main import main
-from tests.console.conftest import console_stack  # noqa: F401 - the same stack fixture
+from tests.console.conftest import cognito_pool, console_stack  # noqa: F401 - same fixtures
 
 
 @pytest.fixture

@@ -147,3 +147,41 @@ def test_issue_a_token_register_an_instance_with_it_and_watch_it_connect(
         if instance not in ids:
             break
         time.sleep(0.5)
+
+
+def test_rollouts_page_starts_a_canary_and_rolls_it_back(ui, console_stack: EmbeddedStack) -> None:
+    page = _admin_page(ui, console_stack, "rollouts")
+    card = page.locator('#rollouts .card[data-model="tiny-chat"]')
+    card.wait_for()
+    card.locator("button:has-text('Start canary')").click()
+    page.wait_for_selector('#rollouts .card[data-model="tiny-chat"] tr[data-version="v2"]')
+    weights = {
+        row.get_attribute("data-version"): row.locator('[data-field="weight"]').inner_text()
+        for row in card.locator("tr[data-version]").all()
+    }
+    assert weights == {"v1": "90%", "v2": "10%"}
+    with httpx.Client(base_url=console_stack.url, timeout=10) as client:
+        live = client.get(
+            "/admin/rollouts", headers={"Authorization": f"Bearer {console_stack.admin_key}"}
+        ).json()["rollouts"]["tiny-chat"]
+    assert live == {"v1": 90.0, "v2": 10.0}
+    ui.shot("admin-rollouts")
+    card.locator("button:has-text('Roll back')").click()
+    page.wait_for_selector(
+        '#rollouts .card[data-model="tiny-chat"] tr[data-version="v1"] >> text=100%'
+    )
+
+
+def test_usage_reports_show_models_versions_and_users(ui, console_stack: EmbeddedStack) -> None:
+    with httpx.Client(base_url=console_stack.url, timeout=20) as client:
+        sent = client.post(
+            "/v1/chat/completions",
+            json={"model": "tiny-coder", "messages": [{"role": "user", "content": "x"}]},
+            headers={"Authorization": f"Bearer {console_stack.api_key}"},
+        )
+        assert sent.status_code == 200
+    page = _admin_page(ui, console_stack, "usage")
+    page.wait_for_selector("#usage-tables table[data-group='By model'] >> text=tiny-coder")
+    assert _chart_total(page) >= 1
+    assert page.locator("#usage-tables table[data-group='By user'] tbody tr").count() >= 1
+    ui.shot("admin-usage")

@@ -234,7 +234,11 @@ function show(name) {
     renderInstances();
     session.timer = setInterval(renderInstances, 2000);
   } else if (name === "rollouts") renderRollouts();
-  else if (name === "usage") renderUsage();
+  else if (name === "usage") {
+    // Usage is written behind the response, so the report keeps itself current.
+    renderUsage();
+    session.timer = setInterval(renderUsage, 3000);
+  }
 }
 
 async function start() {
