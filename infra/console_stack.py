@@ -3,13 +3,13 @@
 
 The pages are the same files the router serves locally at /ui/ (lambdas/router/console/static);
 here they live under the bucket's `ui/` prefix with a `config.json` that points them at the
-streaming API door and the pool's hosted UI. The router learns the console's origin (the only
-origin CORS allows) and the pool's issuer and client through its environment.
+streaming API door and the pool's hosted UI. `infra/publish_console.py` uploads them after
+`cdk deploy` (a BucketDeployment would need a Lambda with wildcard S3 permissions). The
+router learns the console's origin (the only origin CORS allows) and the pool's issuer and
+client through its environment.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
@@ -19,7 +19,6 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra import nag
@@ -59,15 +58,19 @@ class ConsoleStack(cdk.Stack):
         *,
         config: StageConfig,
         api: ApiStack,
-        static_dir: Path,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         host = console_host(config)
         origin = f"https://{host}"
         self.pool, self.client, auth_domain = self._user_pool(config, origin)
-        self.bucket, self.distribution = self._site(config, host, auth_domain, static_dir)
-        self._publish(config, static_dir, auth_domain)
+        self.bucket, self.distribution = self._site(config, host, auth_domain)
+        self.site_config = {
+            # The streaming door, so chat answers arrive token by token.
+            "api_base": f"https://{config.stream_host}",
+            "local_signup": False,
+            "cognito": {"domain": auth_domain, "client_id": self.client.user_pool_client_id},
+        }
         # Only plain strings and this stack's own values cross over: the API stack then depends
         # on this one, never the other way round.
         issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.pool.user_pool_id}"
@@ -79,6 +82,10 @@ class ConsoleStack(cdk.Stack):
             fn.add_environment("MOTHERFLUXER_COGNITO_ADMIN_GROUP", "admin")
         cdk.CfnOutput(self, "ConsoleUrl", value=f"{origin}/ui/")
         cdk.CfnOutput(self, "HostedUiDomain", value=auth_domain)
+        # What infra/publish_console.py needs to put the pages in place after `cdk deploy`.
+        cdk.CfnOutput(self, "SiteBucket", value=self.bucket.bucket_name)
+        cdk.CfnOutput(self, "DistributionId", value=self.distribution.distribution_id)
+        cdk.CfnOutput(self, "SiteConfig", value=cdk.Stack.of(self).to_json_string(self.site_config))
         self._acknowledge()
 
     # -- Cognito ------------------------------------------------------------------------------
@@ -145,7 +152,7 @@ class ConsoleStack(cdk.Stack):
 
     # -- S3 + CloudFront ----------------------------------------------------------------------
     def _site(
-        self, config: StageConfig, host: str, auth_domain: str, static_dir: Path
+        self, config: StageConfig, host: str, auth_domain: str
     ) -> tuple[s3.Bucket, cloudfront.Distribution]:
         logs = s3.Bucket(
             self,
@@ -155,8 +162,7 @@ class ConsoleStack(cdk.Stack):
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-            auto_delete_objects=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         bucket = s3.Bucket(
             self,
@@ -167,8 +173,7 @@ class ConsoleStack(cdk.Stack):
             versioned=True,
             server_access_logs_bucket=logs,
             server_access_logs_prefix="s3/",
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-            auto_delete_objects=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         zone = route53.HostedZone.from_hosted_zone_attributes(
             self, "Zone", hosted_zone_id=config.hosted_zone_id, zone_name=config.hosted_zone_name
@@ -235,27 +240,6 @@ class ConsoleStack(cdk.Stack):
         route53.AaaaRecord(self, "Alias6", zone=zone, record_name=host, target=target)
         return bucket, distribution
 
-    def _publish(self, config: StageConfig, static_dir: Path, auth_domain: str) -> None:
-        site_config = {
-            # The streaming door, so chat answers arrive token by token.
-            "api_base": f"https://{config.stream_host}",
-            "local_signup": False,
-            "cognito": {"domain": auth_domain, "client_id": self.client.user_pool_client_id},
-        }
-        s3deploy.BucketDeployment(
-            self,
-            "Publish",
-            sources=[
-                s3deploy.Source.asset(str(static_dir)),
-                s3deploy.Source.json_data("config.json", site_config),
-            ],
-            destination_bucket=self.bucket,
-            destination_key_prefix="ui/",
-            distribution=self.distribution,
-            distribution_paths=["/ui/*"],
-            prune=True,
-        )
-
     def _acknowledge(self) -> None:
         nag.ack(self, "CFR1", "A global console: no geographic restriction is wanted.")
         nag.ack(
@@ -268,28 +252,16 @@ class ConsoleStack(cdk.Stack):
             "S1",
             "The access-log bucket itself: logging it to itself would loop.",
         )
-        helpers = "CDK's certificate requestor and BucketDeployment helper functions"
+        helpers = "CDK's certificate requestor function"
         nag.ack(
             self,
             f"IAM4[{nag.LAMBDA_BASIC}]",
             f"{helpers} log through AWSLambdaBasicExecutionRole.",
         )
-        for finding in (
-            "Resource::*",
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            "Resource::arn:<AWS::Partition>:s3:::"
-            "cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
-            f"Resource::<{self.get_logical_id(self.bucket.node.default_child)}.Arn>/*",
-        ):
-            nag.ack(
-                self,
-                f"IAM5[{finding}]",
-                f"{helpers}: ACM/Route 53 validation calls take no resource ARNs, and publishing "
-                "copies every object of the asset into this stack's own site bucket.",
-            )
+        nag.ack(
+            self,
+            "IAM5[Resource::*]",
+            f"{helpers}: ACM's RequestCertificate/DescribeCertificate take no resource ARN.",
+        )
         nag.ack(self, "L1", "CDK-managed helper functions pick their own runtime.")
         nag.ack(self, "COG2", "MFA is offered (TOTP) but optional for console users.")

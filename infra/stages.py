@@ -92,7 +92,6 @@ def build_stage(
         f"{prefix}-Console",
         config=config,
         api=api,
-        static_dir=lambdas_dir / "router" / "console" / "static",
         **props("Console", "MotherFluxer web console (S3 + CloudFront) and Cognito sign-in"),
     )
     stacks = StageStacks(network, data, api, models, monitoring, console)

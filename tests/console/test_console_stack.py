@@ -103,3 +103,33 @@ def test_the_router_allows_only_the_console_origin_and_trusts_the_pool(templates
         assert env["MOTHERFLUXER_CONSOLE_ORIGIN"] == f"https://console.{zone}"
         assert env["MOTHERFLUXER_LOCAL_SIGNUP"] == "false"
         assert "MOTHERFLUXER_COGNITO_ISSUER" in env and "MOTHERFLUXER_COGNITO_CLIENT_IDS" in env
+
+
+def test_publishing_uploads_the_pages_with_their_types_and_drops_stale_files(tmp_path) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from infra.publish_console import publish
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="site")
+        s3.put_object(Bucket="site", Key="ui/old.js", Body=b"gone")
+        s3.put_object(Bucket="site", Key="other/keep.txt", Body=b"stays")
+        config = {"api_base": "https://stream.example.com", "local_signup": False}
+        written = publish(s3, "site", config)
+        assert {"ui/index.html", "ui/admin.html", "ui/js/chat.js", "ui/config.json"} <= set(written)
+        head = s3.head_object(Bucket="site", Key="ui/js/chat.js")
+        assert head["ContentType"] == "text/javascript"
+        assert s3.head_object(Bucket="site", Key="ui/index.html")["ContentType"].startswith(
+            "text/html"
+        )
+        body = s3.get_object(Bucket="site", Key="ui/config.json")["Body"].read()
+        assert json.loads(body) == config
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="site")["Contents"]}
+        assert "ui/old.js" not in keys and "other/keep.txt" in keys
+
+
+def test_the_stack_outputs_what_publishing_needs(templates) -> None:
+    outputs = templates["MotherFluxer-dev-Console"]["Outputs"]
+    assert {"SiteBucket", "DistributionId", "SiteConfig", "ConsoleUrl"} <= set(outputs)
