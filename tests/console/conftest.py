@@ -7,6 +7,7 @@ skip: a machine that cannot provide the browser fails the tests, which is what C
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -66,8 +67,10 @@ def console_stack(
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Per module, not per session: while Playwright's sync API is open, its event loop counts
+    # as running in this thread, and every later test that calls asyncio.run() would fail.
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -77,6 +80,7 @@ def browser() -> Iterator[Any]:
         )
         yield instance
         instance.close()
+    asyncio.run(asyncio.sleep(0))  # the thread can run event loops again
 
 
 class Page:

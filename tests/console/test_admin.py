@@ -56,9 +56,15 @@ def test_admin_creates_a_user_and_key_the_user_signs_in_and_sees_usage_then_revo
         "el => el.textContent.startsWith('$')", arg=cost.element_handle(), timeout=10_000
     )
 
+    # A fresh load: a hash change alone would leave the earlier chart in the page.
     user.goto(console_stack.url + "/ui/#account")
+    user.reload()
     user.wait_for_selector("body[data-ready='true']")
-    assert _chart_total(user) == before + 1
+    user.wait_for_function(
+        "n => Number(document.querySelector('#usage-chart svg')?.dataset.total) === n",
+        arg=before + 1,
+        timeout=15_000,
+    )
     person.shot("account")
 
     page.click("#revoke-form button[type=submit]")
