@@ -17,8 +17,9 @@ DEV_REQS := $(RUN_REQS) requirements-dev.txt
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-run: $(PY) $(RUN_REQS)
+$(VENV)/.stamp-run: $(PY) $(RUN_REQS) pyproject.toml
 	$(PIP) install --quiet -r requirements.txt -c constraints.txt
+	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.stamp-dev: $(VENV)/.stamp-run $(DEV_REQS)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from devstack.stack import EmbeddedStack, default_options
 
@@ -30,7 +32,9 @@ def main() -> int:
         print(f"MotherFluxer failed to start: {exc}", file=sys.stderr, flush=True)
         return 1
     models = ", ".join(stack.local_models)
+    _write_cli_files(options.data_dir, stack)
     lines = [
+        f"  Console:   {stack.url}/ui/   (admin pages: {stack.url}/ui/admin)",
         f"  Router:    {stack.url}   (OpenAI base URL: {stack.url}/v1)",
         f"  Admin key: {stack.admin_key}",
     ]
@@ -55,6 +59,16 @@ def main() -> int:
         stack.stop()
         print("Stopped.", flush=True)
     return 0
+
+
+def _write_cli_files(data_dir: Path, stack: EmbeddedStack) -> None:
+    """Where the `motherfluxer` CLI finds this stack with no flags (owner-only files)."""
+    files = {"router_url": stack.url, "admin_key": stack.admin_key, "api_key": stack.api_key}
+    for name, value in files.items():
+        if value:
+            fd = os.open(data_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(value + "\n")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.api_stack import ApiStack
+from infra.console_stack import ConsoleStack
 from infra.data_stack import DataStack
 from infra.models_stack import ModelsStack
 from infra.monitoring_stack import MonitoringStack
@@ -18,3 +19,4 @@ class StageStacks:
     api: ApiStack
     models: ModelsStack | None
     monitoring: MonitoringStack
+    console: ConsoleStack | None = None

@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra import nag
 from infra.api_stack import ApiStack
 from infra.config import StageConfig
+from infra.console_stack import ConsoleStack
 from infra.data_stack import DataStack
 from infra.models_stack import ModelsStack
 from infra.monitoring_stack import MonitoringStack
@@ -76,7 +77,14 @@ def build_stage(
         api=api,
         **props("Monitoring", "MotherFluxer dashboards and alarms"),
     )
-    stacks = StageStacks(network, data, api, models, monitoring)
+    console = ConsoleStack(
+        app,
+        f"{prefix}-Console",
+        config=config,
+        api=api,
+        **props("Console", "MotherFluxer web console (S3 + CloudFront) and Cognito sign-in"),
+    )
+    stacks = StageStacks(network, data, api, models, monitoring, console)
     nag.acknowledge_stage(stacks, config)
     return stacks
 

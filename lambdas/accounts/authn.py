@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from accounts import cognito
 from accounts import keys as keylib
 from accounts.errors import AuthError, AuthUnavailable
 from accounts.settings import AccountsSettings
@@ -44,6 +45,8 @@ class Authenticator:
             raise AuthError()
         if self._admin_key and hmac.compare_digest(token.encode(), self._admin_key.encode()):
             return Caller("admin", self.settings.limits["admin"], key_prefix="admin")
+        if cognito.looks_like_jwt(token) and (auth := cognito.configured()) is not None:
+            return await auth.caller(token, self.store, self.settings.limits)
         parsed = keylib.parse(token)
         if parsed is None:
             raise AuthError()

@@ -23,6 +23,7 @@ from router.api import (
     models,
     responses,
 )
+from router.console import mount as console
 from router.error_handlers import install_error_handlers
 from router.input_guard import NulGuardMiddleware
 from router.metrics import RouterMetrics
@@ -72,8 +73,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for module in (health, completions, inference, models, instances, admin, prometheus):
         app.include_router(module.router)
-    for module in (responses, messages, embeddings, model_detail):
+    for module in (responses, messages, embeddings, model_detail, console):
         app.include_router(module.router)
+    console.install_cors(app)
     for extra in extra_routers or []:
         app.include_router(extra)
     app.state.services = None

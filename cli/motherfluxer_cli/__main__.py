@@ -1,0 +1,5 @@
+import sys
+
+from motherfluxer_cli.main import main
+
+sys.exit(main())
