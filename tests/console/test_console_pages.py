@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from devstack.stack import EmbeddedStack
 from router.console import mount
-from router.errors import install_error_handlers
+from router.error_handlers import install_error_handlers
 
 pytestmark = pytest.mark.slow
 
