@@ -53,17 +53,21 @@ def cognito_pool() -> Iterator[LocalPool]:
 def console_stack(
     tmp_path_factory: pytest.TempPathFactory, cognito_pool: LocalPool
 ) -> Iterator[EmbeddedStack]:
-    # One instance per model of the echo backend: real model servers, started in a second.
+    # Two instances per model of the echo backend (real model servers, started in a second),
+    # so draining one never takes a model down, plus a v2 of each for the rollout pages.
     # The router also trusts the local "Cognito" pool, whose JWKS is served on loopback.
     options = StackOptions(
         data_dir=tmp_path_factory.mktemp("console-stack"),
         port=free_port(),
-        instances_per_model=1,
+        instances_per_model=2,
         health_interval_s=1.0,
         model_env={"MODEL_BACKEND": "echo"},
         router_env=cognito_pool.router_env(),
     )
     with EmbeddedStack(options) as running:
+        running.start_model_server("tiny-chat", "v2", 0)
+        running.start_model_server("tiny-coder", "v2", 0)
+        running._wait_models({"tiny-chat": 3, "tiny-coder": 3})
         yield running
 
 

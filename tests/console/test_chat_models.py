@@ -65,7 +65,7 @@ def test_models_page_lists_the_catalog_with_live_status(ui, console_stack) -> No
     ids = sorted(rows.nth(i).get_attribute("data-model") for i in range(rows.count()))
     assert ids == sorted(m["id"] for m in console_stack.catalog["models"])
     healthy = page.locator('#models-table tr[data-model="tiny-chat"] [data-field="healthy"]')
-    assert healthy.inner_text() == "1 / 1"
+    assert healthy.inner_text() == "3 / 3"  # two of v1, one of v2
     ui.shot("models")
 
 

@@ -13,7 +13,10 @@ async function start() {
   try {
     models = await fetchModels();
   } catch (err) {
-    notice(`Cannot reach the router: ${err.message}`, "error");
+    // A refused key has already signed the person out, saying why; the demo tier still
+    // sees the catalog.
+    if (err.status === 401) models = await fetchModels().catch(() => []);
+    else notice(`Cannot reach the router: ${err.message}`, "error");
   }
   await initChat(models);
   initCompare(models);
