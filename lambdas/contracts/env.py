@@ -60,6 +60,9 @@ LWA_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 LWA_INVOKE_MODE = "AWS_LWA_INVOKE_MODE"
 LWA_READINESS_CHECK_PATH = "AWS_LWA_READINESS_CHECK_PATH"
 LWA_PORT = "PORT"
+# The router's liveness route, the value given to LWA_READINESS_CHECK_PATH: the adapter must not
+# wait for models that may be scaled to zero (router/api/health.py serves it).
+LIVENESS_PATH = "/health/live"
 
 # -- the model container (containers/ reads these; it ships separately, so it spells them out) --
 CONTAINER_ROUTER_URL = "MOTHERFLUXER_ROUTER_URL"
