@@ -51,6 +51,9 @@ REGISTRATION_ROLES = "MOTHERFLUXER_REGISTRATION_ROLES"
 # Where EMF documents go outside Lambda (the local stack's .local/logs/metrics.emf.jsonl).
 EMF_FILE = "MOTHERFLUXER_EMF_FILE"
 
+# -- OpenTelemetry (standard name): tracing is on only when it is set (router/tracing.py) -----
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
 # -- set by Lambda, Powertools and the Lambda Web Adapter -----------------------------------------
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"

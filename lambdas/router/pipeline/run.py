@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from router import capabilities, wake
+from router import capabilities, tracing, wake
 from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
 from router.errors import APIError, BadRequest
@@ -26,6 +26,16 @@ def policy_of(request: Request) -> Policy:
 
 async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
     """The answer to one parsed request; refusals and failures raise `APIError`."""
+    trace = tracing.start_request(request_id(request), parsed.view.model, parsed.path)
+    with trace.active():
+        try:
+            return await _run(request, parsed, trace)
+        except BaseException as exc:
+            trace.fail(exc)
+            raise
+
+
+async def _run(request: Request, parsed: ParsedRequest, trace: tracing.Trace) -> Answer:
     svc = services(request)
     policy = policy_of(request)
     rid = request_id(request)
@@ -56,7 +66,7 @@ async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
 
     admission = await policy.admit(caller, view, plan, parsed, rid)
     try:
-        return await _cache_or_dispatch(request, parsed, plan, admission, caller, rid)
+        return await _cache_or_dispatch(request, parsed, plan, admission, caller, rid, trace)
     except BaseException:
         # Whatever was not recorded gives back its reservation and overload slot.
         await policy.abort(admission)
@@ -93,6 +103,7 @@ async def _cache_or_dispatch(
     admission: Admission,
     caller: Any,
     rid: str,
+    trace: tracing.Trace,
 ) -> Answer:
     svc = services(request)
     policy = policy_of(request)
@@ -100,6 +111,7 @@ async def _cache_or_dispatch(
     if hit is not None:
         hit.route.extra.update(admission.headers)
         _echo_request_ids(hit, parsed, rid)
+        trace.finish_cached(hit.route.model)
         return hit
 
     req = DispatchRequest(
@@ -118,6 +130,7 @@ async def _cache_or_dispatch(
         return svc.routing.pick(plan, model, version, exclude)
 
     async def record(outcome: DispatchOutcome) -> None:
+        trace.finish(outcome)
         await policy.record(caller, admission, req, outcome)
 
     answer = await svc.dispatcher.run(req, pick, record)
