@@ -111,7 +111,9 @@ class ApiStack(cdk.Stack):
                 env.REQUEST_TIMEOUT_S: request_deadline(sizes.stream_timeout_seconds),
                 env.LWA_EXEC_WRAPPER: "/opt/bootstrap",
                 env.LWA_INVOKE_MODE: "response_stream",
-                env.LWA_READINESS_CHECK_PATH: "/health",
+                # Liveness, not readiness: /health/ready waits for every model, and a model
+                # scaled to zero would keep the adapter (and so every cold start) waiting.
+                env.LWA_READINESS_CHECK_PATH: env.LIVENESS_PATH,
                 env.LWA_PORT: "8000",
             },
         )

@@ -68,6 +68,10 @@ class EcsHosting(_Strict):
     # 0 lets the model sleep: no task and no GPU host while unused (capacity-provider ASG
     # minimum is 0 too); a request for it wakes it (see docs/deploy.md).
     min_count: int = Field(default=0, ge=0, le=20)
+    # Seconds a sleeping model takes to answer once woken: the router's Retry-After. About
+    # 3 min for the capacity provider to boot a GPU host plus the image's HEALTHCHECK start
+    # period (300 s); tests/infra/test_lambda_readiness.py keeps it above the latter.
+    wake_seconds: int = Field(default=480, ge=30, le=3600)
     # Idle minutes with no request before a scale-to-zero model is put to sleep.
     idle_minutes: int = Field(default=30, ge=5, le=1440)
     max_instances: int = Field(default=2, ge=1, le=40)
@@ -260,8 +264,20 @@ class StageConfig(_Strict):
         return Catalog(models=tuple(m.spec() for m in self.models))
 
     def catalog_json(self) -> str:
-        """The routing catalog as the router reads it: ModelSpec fields only."""
-        return json.dumps(self.catalog().model_dump(mode="json"), sort_keys=True)
+        """The routing catalog as the router reads it: ModelSpec fields only, plus, when a
+        model may sleep, which ones and how long each takes to wake (router/wake.py), and a
+        readiness list without them (router/readiness.py) so `/health/ready` does not wait
+        for a model that is asleep by design."""
+        doc: dict[str, Any] = self.catalog().model_dump(mode="json")
+        sleeping = [m for m in self.models if m.scales_to_zero]
+        if sleeping:
+            doc["scale_to_zero"] = {
+                m.id: {"wake_seconds": m.hosting.wake_seconds}
+                for m in sleeping
+                if isinstance(m.hosting, EcsHosting)
+            }
+            doc["readiness"] = {"models": [m.id for m in self.models if not m.scales_to_zero]}
+        return json.dumps(doc, sort_keys=True)
 
     def self_hosted(self) -> list[ModelConfig]:
         return [m for m in self.models if m.hosting.kind in ("sagemaker", "ecs")]

@@ -51,6 +51,9 @@ REGISTRATION_ROLES = "MOTHERFLUXER_REGISTRATION_ROLES"
 # Where EMF documents go outside Lambda (the local stack's .local/logs/metrics.emf.jsonl).
 EMF_FILE = "MOTHERFLUXER_EMF_FILE"
 
+# -- OpenTelemetry (standard name): tracing is on only when it is set (router/tracing.py) -----
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
 # -- set by Lambda, Powertools and the Lambda Web Adapter -----------------------------------------
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -60,6 +63,9 @@ LWA_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 LWA_INVOKE_MODE = "AWS_LWA_INVOKE_MODE"
 LWA_READINESS_CHECK_PATH = "AWS_LWA_READINESS_CHECK_PATH"
 LWA_PORT = "PORT"
+# The router's liveness route, the value given to LWA_READINESS_CHECK_PATH: the adapter must not
+# wait for models that may be scaled to zero (router/api/health.py serves it).
+LIVENESS_PATH = "/health/live"
 
 # -- the model container (containers/ reads these; it ships separately, so it spells them out) --
 CONTAINER_ROUTER_URL = "MOTHERFLUXER_ROUTER_URL"

@@ -220,7 +220,7 @@ def test_streaming_door_uses_lambda_web_adapter_and_stream_mode(synth: Synth, st
     env = streamer["Properties"]["Environment"]["Variables"]
     assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
     assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
-    assert env["AWS_LWA_READINESS_CHECK_PATH"] == "/health"
+    assert env["AWS_LWA_READINESS_CHECK_PATH"] == "/health/live"
     assert "LambdaAdapterLayerArm64" in json.dumps(streamer["Properties"]["Layers"])
     methods = synth.resources(stage, "Api", "AWS::ApiGateway::Method").values()
     assert methods

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import orjson
 
+from router import tracing
 from router.dispatch.admitted import AdmittedInstances
 from router.dispatch.completion import call_hook
 from router.dispatch.openai_wire import (
@@ -177,13 +178,15 @@ class Dispatcher:
         payload = upstream_payload(req.body, inst.tags.get("upstream_model", model), req.stream)
         self._acquire(inst.instance_id)
         try:
-            reply = await client.send(
-                inst, req.path, payload, stream=req.stream, timeouts=self._timeouts(limit)
-            )
-            if isinstance(reply, BufferedReply) and reply.status == 200:
-                # Whatever the client kind, a 200 that is not a usable answer is a failure
-                # that can still fail over: nothing reached the caller yet.
-                reply.parsed = check_buffered_body(reply.body)
+            with tracing.attempt_span(model, inst.kind, inst.tags, inst.instance_id) as span:
+                reply = await client.send(
+                    inst, req.path, payload, stream=req.stream, timeouts=self._timeouts(limit)
+                )
+                if isinstance(reply, BufferedReply) and reply.status == 200:
+                    # Whatever the client kind, a 200 that is not a usable answer is a failure
+                    # that can still fail over: nothing reached the caller yet.
+                    reply.parsed = check_buffered_body(reply.body)
+                    tracing.attempt_answered(span, reply.parsed)
         except BaseException:
             self._release(inst.instance_id)
             raise

@@ -8,14 +8,16 @@ from typing import Any
 
 from fastapi import Request
 
-from router import capabilities
+from router import capabilities, tracing, wake
 from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
-from router.errors import BadRequest
+from router.errors import APIError, BadRequest
 from router.pipeline.policy import Policy
 from router.pipeline.types import Admission, ParsedRequest
+from router.snapshot import Snapshot
 from routing.engine import Decision
 from routing.instances import Instance
+from routing.request_view import RequestView
 
 
 def policy_of(request: Request) -> Policy:
@@ -24,6 +26,16 @@ def policy_of(request: Request) -> Policy:
 
 async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
     """The answer to one parsed request; refusals and failures raise `APIError`."""
+    trace = tracing.start_request(request_id(request), parsed.view.model, parsed.path)
+    with trace.active():
+        try:
+            return await _run(request, parsed, trace)
+        except BaseException as exc:
+            trace.fail(exc)
+            raise
+
+
+async def _run(request: Request, parsed: ParsedRequest, trace: tracing.Trace) -> Answer:
     svc = services(request)
     policy = policy_of(request)
     rid = request_id(request)
@@ -33,7 +45,7 @@ async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
     view = policy.shape_view(caller, parsed.view)
 
     snap = await svc.store.get()
-    plan = svc.routing.plan(view, snap, manual_not_served_404=parsed.manual_not_served_404)
+    plan = _plan(svc, policy, view, snap, parsed)
     # Fallbacks lacking a capability the request needs are dropped: never a silent downgrade.
     capable = capabilities.capable(
         [(c.model, c.version) for c in plan.candidates], svc.catalog, view
@@ -54,11 +66,34 @@ async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
 
     admission = await policy.admit(caller, view, plan, parsed, rid)
     try:
-        return await _cache_or_dispatch(request, parsed, plan, admission, caller, rid)
+        return await _cache_or_dispatch(request, parsed, plan, admission, caller, rid, trace)
     except BaseException:
         # Whatever was not recorded gives back its reservation and overload slot.
         await policy.abort(admission)
         raise
+
+
+def _plan(
+    svc: Any, policy: Policy, view: RequestView, snap: Snapshot, parsed: ParsedRequest
+) -> Decision:
+    """The routing plan; a request naming a sleeping model counts a wake and, when the plan
+    cannot route it, goes to the model's fallback or gets 503 with the wake time."""
+    sleeping = wake.asleep(view, svc.routing.index(snap), wake.wake_times(svc.routing_config))
+    wake.count_wakes(getattr(policy, "metrics", None), sleeping)
+    not_404 = parsed.manual_not_served_404
+    try:
+        return svc.routing.plan(view, snap, manual_not_served_404=not_404)
+    except APIError:
+        if not sleeping:
+            raise
+    fallback = wake.fallback_view(view, sleeping[0], svc.catalog)
+    if fallback is None:
+        raise wake.waking_error(sleeping)
+    try:
+        plan = svc.routing.plan(fallback, snap, manual_not_served_404=not_404)
+    except APIError:
+        raise wake.waking_error(sleeping) from None
+    return replace(plan, reason=wake.fallback_reason(sleeping[0], plan.reason))
 
 
 async def _cache_or_dispatch(
@@ -68,6 +103,7 @@ async def _cache_or_dispatch(
     admission: Admission,
     caller: Any,
     rid: str,
+    trace: tracing.Trace,
 ) -> Answer:
     svc = services(request)
     policy = policy_of(request)
@@ -75,6 +111,7 @@ async def _cache_or_dispatch(
     if hit is not None:
         hit.route.extra.update(admission.headers)
         _echo_request_ids(hit, parsed, rid)
+        trace.finish_cached(hit.route.model)
         return hit
 
     req = DispatchRequest(
@@ -93,6 +130,7 @@ async def _cache_or_dispatch(
         return svc.routing.pick(plan, model, version, exclude)
 
     async def record(outcome: DispatchOutcome) -> None:
+        trace.finish(outcome)
         await policy.record(caller, admission, req, outcome)
 
     answer = await svc.dispatcher.run(req, pick, record)
