@@ -1,4 +1,4 @@
-"""FastAPI routes for admin account management, usage reports and conversation history.
+"""FastAPI routes for admin accounts, usage and model reports, feedback and conversation history.
 
 The router app mounts `build_router(service, require)`; `require(scope)` returns the
 dependency that yields the `Caller` once it holds that scope (`router.authz.require_scope`),
