@@ -1,4 +1,4 @@
-"""FastAPI routes for admin account management, usage reports and conversation history.
+"""FastAPI routes for admin accounts, usage and model reports, feedback and conversation history.
 
 The router app mounts `build_router(service, require)`; `require(scope)` returns the
 dependency that yields the `Caller` once it holds that scope (`router.authz.require_scope`),
@@ -16,11 +16,13 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.errors import AccountsError, AccountsUnavailable, BadRequest, Forbidden, NotFound
+from accounts.feedback import VALID_SCORES
+from accounts.model_reports import ReportWindow, report_csv
 from accounts.scopes import SCOPES, Scope, invalid_scopes
 from accounts.service import AccountsService
 from accounts.store import UsageFilter
@@ -58,6 +60,26 @@ class BudgetBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     usd: Decimal = Field(ge=0, le=MAX_USD, allow_inf_nan=False)
     period: Literal["total", "monthly"] = "total"
+
+
+def _score(value: int) -> int:
+    if value not in VALID_SCORES:
+        raise ValueError("score must be -1 or 1 (thumbs) or 1 to 5 (stars)")
+    return value
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # The router's id (`x-motherfluxer-request-id`) or the caller's own `x-request-id`.
+    request_id: str = Field(min_length=1, max_length=200)
+    score: Annotated[int, Field(strict=True), AfterValidator(_score)]
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "")
 
 
 def error_response(exc: AccountsError) -> JSONResponse:
@@ -155,6 +177,26 @@ def build_router(
             until=until,
         )
         return await svc(request).usage_report(flt, limit)
+
+    @router.get("/admin/reports/models", dependencies=admin)
+    @guarded
+    async def model_report(
+        request: Request,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        task: Annotated[str | None, Query(max_length=64)] = None,
+        format: Literal["json", "csv"] | None = None,
+    ) -> Any:
+        report = await svc(request).model_report(ReportWindow(since, until, task))
+        if _wants_csv(request, format):
+            return Response(report_csv(report), media_type="text/csv; charset=utf-8")
+        return report
+
+    @router.post("/v1/feedback")
+    @guarded
+    async def rate_request(body: FeedbackBody, request: Request, caller: Caller = inference) -> Any:
+        rating = await svc(request).rate_request(caller, body.request_id, body.score, body.comment)
+        return rating.body()
 
     @router.get("/v1/usage")
     @guarded

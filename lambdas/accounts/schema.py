@@ -63,6 +63,8 @@ usage_ledger = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=True),
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("route_reason", sa.Text, nullable=True),
+    # The classified task (migration 0004_feedback); NULL for rows written before it.
+    sa.Column("task", sa.Text, nullable=True),
     sa.Column("cached", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("usage_ledger_user_time", "user_id", "created_at"),
@@ -143,6 +145,7 @@ messages = sa.Table(
 )
 
 TABLES_IN_TRUNCATE_ORDER = (
+    "feedback",
     "messages",
     "conversations",
     "usage_ledger",

@@ -5,7 +5,8 @@ A thin facade over one part per concern, each in its own module:
 - `authn.Authenticator`: who is calling (in-memory key cache, Postgres at most every 30 s);
 - `hot_path.HotPath`: `admit` (rate limits, budget reservation), `complete`, `abort`;
 - `admin_ops.AdminOps`: users, keys, budgets, prices;
-- `reports.Reports`: usage reports; `conversations.Conversations`: opt-in history.
+- `reports.Reports`: usage reports; `conversations.Conversations`: opt-in history;
+- `feedback.FeedbackStore`: ratings; `model_reports.ModelReports`: model comparison reports.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from accounts.authn import Authenticator
 from accounts.cache import ResponseCache
 from accounts.conversation_store import ConversationStore
 from accounts.conversations import Conversations
+from accounts.feedback import FeedbackStore
 from accounts.health import ComponentHealth
 from accounts.hot_path import Admission, Completion, HotPath
+from accounts.model_reports import ModelReports
 from accounts.price_book import PriceBook
 from accounts.pricing import Price
 from accounts.ratelimit import RedisLimiter
@@ -87,6 +90,8 @@ class AccountsService:
         self.reports = Reports(self.store)
         self.conversations = Conversations(ConversationStore(engine))
         self.health = ComponentHealth(engine, redis)
+        self.feedback = FeedbackStore(engine)
+        self.model_reports = ModelReports(self.store)
 
         # The public surface the router calls, bound straight to the part that owns it.
         self.authenticate = self.authn.authenticate
@@ -103,6 +108,8 @@ class AccountsService:
         self.list_conversations = self.conversations.list_conversations
         self.get_conversation = self.conversations.get_conversation
         self.delete_conversation = self.conversations.delete_conversation
+        self.rate_request = self.feedback.rate
+        self.model_report = self.model_reports.model_report
 
     # Shared state some callers read directly (tests, the router's price refresh).
     @property

@@ -31,6 +31,7 @@ LEDGER_COLUMNS = (
     "latency_ms",
     "status",
     "route_reason",
+    "task",
     "cached",
     "user_id",
     "key_prefix",

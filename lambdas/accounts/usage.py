@@ -54,6 +54,7 @@ class UsageRecord(BaseModel):
     latency_ms: float | None = None
     status: int = 200
     route_reason: str | None = None
+    task: str | None = Field(default=None, max_length=64)
     cached: bool = False
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 

@@ -11,7 +11,9 @@ from accounts.schema import sync_url
 EXPECTED = {"users", "api_keys", "usage_ledger", "budgets", "prices", "conversations", "messages"}
 # Stored Responses API answers (migration 0003_responses).
 EXPECTED |= {"stored_responses"}
-HEAD = "0003_responses"
+# Ratings (migration 0004_feedback).
+EXPECTED |= {"feedback"}
+HEAD = "0004_feedback"
 
 
 def _tables(url: str) -> set[str]:
@@ -46,7 +48,10 @@ def test_upgrade_downgrade_upgrade(pg):
     migrate.upgrade(url)
     assert _tables(url) == EXPECTED
     assert migrate.current(url) == HEAD
-    assert "client_request_id" in _ledger_columns(url)
+    assert {"client_request_id", "task"} <= _ledger_columns(url)
+    migrate.downgrade(url, "0003_responses")
+    assert "task" not in _ledger_columns(url) and "feedback" not in _tables(url)
+    migrate.upgrade(url)
     migrate.downgrade(url, "0001_initial")
     assert "client_request_id" not in _ledger_columns(url)
     migrate.upgrade(url)

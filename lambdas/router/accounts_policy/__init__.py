@@ -189,6 +189,7 @@ class AccountsPolicy:
             latency_ms=outcome.latency_ms,
             status=outcome.status,
             route_reason=req.reason,
+            task=req.task,
         )
         usage = outcome.usage
         spec = self.svc.routing.catalog.get(record.model)

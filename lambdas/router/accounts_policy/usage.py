@@ -21,6 +21,7 @@ def usage_record(
     status: int,
     route_reason: str,
     cached: bool = False,
+    task: str | None = None,
 ) -> UsageRecord:
     return UsageRecord(
         request_id=request_id,
@@ -37,5 +38,6 @@ def usage_record(
         latency_ms=round(latency_ms, 3),
         status=status,
         route_reason=route_reason[:500],
+        task=task,
         cached=cached,
     )
