@@ -53,15 +53,20 @@ def schema_error(errors: list[dict]) -> BadRequest:
     return BadRequest(message, code="invalid_parameter", param=params[0] if params else None)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path: Starlette names only the first route's,
-    so `GET` and `DELETE` on one path, declared as two routes, would show as `GET` alone."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+    so `GET` and `DELETE` on one path, declared as two routes, would show as `GET` alone.
+    Each method is probed, since included routers keep their routes to themselves."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:
