@@ -35,7 +35,7 @@ _431 = (
 )
 _431_BODY = (
     b'{"error":{"type":"invalid_request_error","message":"request headers are too large '
-    b'or too many","code":"headers_too_large"}}'
+    b'or too many","param":null,"code":"headers_too_large"}}'
 )
 
 
