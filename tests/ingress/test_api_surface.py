@@ -111,7 +111,8 @@ def test_max_tokens_above_the_models_limit_is_a_400(accounts_router: AccountsRou
     key = accounts_router.new_key()
     client = openai.OpenAI(base_url=accounts_router.url + "/v1", api_key=key, max_retries=0)
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model=CHAT, messages=ASK, max_tokens=2000)
+        # Beyond the context window too (4096): the max_tokens rule is what the caller hears.
+        client.chat.completions.create(model=CHAT, messages=ASK, max_tokens=5000)
     assert caught.value.body["param"] == "max_tokens"  # type: ignore[index]
     assert "supports at most 1024" in caught.value.message
     with pytest.raises(openai.BadRequestError) as newer:
@@ -126,10 +127,10 @@ def test_max_tokens_above_the_models_limit_is_a_400(accounts_router: AccountsRou
 def test_the_demo_tier_is_clamped_and_told_so(accounts_router: AccountsRouter) -> None:
     with httpx.Client(base_url=accounts_router.url, timeout=30) as c:
         resp = c.post(
-            "/v1/chat/completions", json={"model": CHAT, "messages": ASK, "max_tokens": 1000}
+            "/v1/chat/completions", json={"model": CHAT, "messages": ASK, "max_tokens": 5000}
         )
     assert resp.status_code == 200, resp.text
-    assert resp.headers["x-motherfluxer-max-tokens-clamped"] == "1000->64"
+    assert resp.headers["x-motherfluxer-max-tokens-clamped"] == "5000->64"
 
 
 def test_a_chat_cache_hit_is_a_fresh_response(accounts_router: AccountsRouter) -> None:
