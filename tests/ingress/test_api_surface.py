@@ -78,6 +78,8 @@ def test_n_null_is_accepted_and_n_above_one_needs_a_capable_model(
     surface: RouterHarness, upstream: OpenAIWireMock
 ) -> None:
     assert _chat(surface, model=CHAT, n=None, max_tokens=5).status_code == 200
+    # null is the default: the instance never sees it (the model server refuses `n: null`).
+    assert "n" not in upstream.bodies("/v1/chat/completions")[-1]
     refused = _chat(surface, model=CHAT, n=2, max_tokens=5)
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "n"
     served = _chat(surface, model=MULTI, n=2, max_tokens=5)

@@ -50,8 +50,9 @@ def routing_fields(
 
 
 def _without_gateway_fields(payload: dict[str, Any]) -> dict[str, Any]:
-    # OpenRouter's `models` is routing, not a model parameter: no instance should see it.
-    return {k: v for k, v in payload.items() if k != "models"}
+    """The body an instance gets: OpenRouter's `models` is routing, not a model parameter, and
+    `n: null` (what the SDK sends for `n=None`) means the default, which some servers reject."""
+    return {k: v for k, v in payload.items() if k != "models" and not (k == "n" and v is None)}
 
 
 def chat_view(
