@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAT = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
+CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
 
 
 @dataclass

@@ -28,6 +28,7 @@ from router.error_handlers import install_error_handlers
 from router.input_guard import NulGuardMiddleware
 from router.metrics import RouterMetrics
 from router.middleware import BodyLimitMiddleware
+from router.openapi_doc import install_openapi
 from router.pipeline import OpenPolicy, Policy
 from router.services import Services
 
@@ -78,6 +79,7 @@ def create_app(
     console.install_cors(app)
     for extra in extra_routers or []:
         app.include_router(extra)
+    install_openapi(app)
     app.state.services = None
     app.state.factories = (services_factory, policy_factory)
     return app

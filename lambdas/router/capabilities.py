@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from router.errors import BadRequest
-from routing.catalog import Catalog
+from routing.catalog import Catalog, ModelSpec
 from routing.request_view import RequestView
 from routing.requirements import fits_context, missing_need, request_needs, strip_unneeded
 
@@ -32,10 +32,10 @@ def check_chat(
                 code="unsupported_parameter",
                 param=lacking.param,
             )
-        if not fits_context(spec.context_window, tokens, view.max_tokens):
+        if not fits_context(spec.context_window, tokens, _output(spec, view)):
             raise BadRequest(
                 f"model '{spec.id}' has a context window of {spec.context_window} tokens; "
-                f"this request needs about {tokens + (view.max_tokens or 0)}",
+                f"this request needs about {tokens + (_output(spec, view) or 0)}",
                 code="context_length_exceeded",
                 param="messages",
             )
@@ -46,7 +46,7 @@ def check_chat(
                 code="unsupported_parameter",
                 param=need.param,
             )
-    if not any(fits_context(s.context_window, tokens, view.max_tokens) for s in catalog.models):
+    if not any(fits_context(s.context_window, tokens, _output(s, view)) for s in catalog.models):
         raise BadRequest(
             f"the request needs about {tokens + (view.max_tokens or 0)} tokens, more than "
             "any model here holds",
@@ -60,6 +60,12 @@ def check_chat(
         )
         view = view.model_copy(update={"requirements": reqs})
     return view, payload
+
+
+def _output(spec: ModelSpec, view: RequestView) -> int | None:
+    # More output than the model gives is the max_tokens rule's to refuse or clamp (a 400
+    # naming `max_tokens`, or the demo clamp), not a context overflow.
+    return min(view.max_tokens, spec.max_output_tokens) if view.max_tokens else None
 
 
 def capable(

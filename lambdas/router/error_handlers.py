@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from router.errors import APIError, BadRequest, error_body
 
@@ -52,6 +53,22 @@ def schema_error(errors: list[dict]) -> BadRequest:
     return BadRequest(message, code="invalid_parameter", param=params[0] if params else None)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette names only the first route's,
+    so `GET` and `DELETE` on one path, declared as two routes, would show as `GET` alone.
+    Each method is probed, since included routers keep their routes to themselves."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> Response:
@@ -62,16 +79,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(schema_error(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         type_, code = _STATUS_TYPES.get(exc.status_code, ("api_error", "error"))
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such route"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         return Response(
             error_body(type_, message, code),
             status_code=exc.status_code,
             media_type="application/json",
-            headers=getattr(exc, "headers", None) or {},
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from routing.requirements import Requirements
 
@@ -21,7 +21,10 @@ class _OpenAIBase(BaseModel):
     # Unknown OpenAI parameters pass through to the instance untouched.
     model_config = ConfigDict(extra="allow")
 
-    model: ModelChoice = "auto"
+    # Required as on OpenAI: `"auto"` is how a caller asks for auto-selection.
+    model: str | list[str]
+    # OpenRouter's ordered fallback list; it follows `model` (or stands in for it).
+    models: list[str] | None = Field(default=None, min_length=1, max_length=16)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -32,6 +35,13 @@ class _OpenAIBase(BaseModel):
     # MotherFluxer extensions (ignored by plain OpenAI clients).
     fallback_mode: str | list[str] | None = None
     requirements: RoutingRequirements | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _models_fill_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "model" not in data and isinstance(data.get("models"), list):
+            return {**data, "model": data["models"]}
+        return data
 
     @field_validator("model")
     @classmethod
@@ -44,6 +54,15 @@ class _OpenAIBase(BaseModel):
         elif isinstance(value, str) and not value.strip():
             raise ValueError("model must not be empty")
         return value
+
+    def model_order(self) -> str | list[str]:
+        """`model` then OpenRouter's `models`, each once, as one preference order."""
+        if not self.models:
+            return self.model
+        head = [] if self.model == "auto" else self.model
+        head = [head] if isinstance(head, str) else list(head)
+        order = list(dict.fromkeys([*head, *self.models]))
+        return order[:16]
 
 
 class ChatCompletionRequest(_OpenAIBase):

@@ -35,7 +35,7 @@ _431 = (
 )
 _431_BODY = (
     b'{"error":{"type":"invalid_request_error","message":"request headers are too large '
-    b'or too many","code":"headers_too_large"}}'
+    b'or too many","param":null,"code":"headers_too_large"}}'
 )
 
 
@@ -68,10 +68,13 @@ class ServerLimits:
         connects) uvicorn's h11 bounds the header bytes; header count and the header-read
         deadline need the httptools protocol below.
         """
-        http: Any = "h11"
+        # Both protocols answer a request they cannot parse in the JSON error shape.
+        from router.http_errors import JsonBadRequestH11, json_bad_request_httptools
+
+        http: Any = JsonBadRequestH11
         if HttpToolsProtocol is not None:
 
-            class Protocol(GuardedHttpToolsProtocol):  # type: ignore[misc,valid-type]
+            class Protocol(json_bad_request_httptools(GuardedHttpToolsProtocol)):  # type: ignore[misc]
                 limits = self
 
             http = Protocol

@@ -89,6 +89,8 @@ class ModelSpec(_Strict):
     cost_per_1m_cache_write: float | None = Field(default=None, ge=0)
     # The provider behind an external model (anthropic, gemini, bedrock, openai, ...).
     provider: str | None = None
+    # Other names clients use for this model (`openai/gpt-x`, a vendor's dated id, ...).
+    aliases: tuple[str, ...] = ()
 
     @field_validator("specialization")
     @classmethod
@@ -134,6 +136,19 @@ class Catalog(_Strict):
 
     def get(self, model_id: str) -> ModelSpec | None:
         return self._by_id.get(model_id)
+
+    @cached_property
+    def _by_name(self) -> dict[str, ModelSpec]:
+        # Other gateways accept `TINY-CHAT`, `<owned_by>/<id>` and vendor aliases for one model.
+        names: dict[str, ModelSpec] = {}
+        for m in self.models:
+            for name in (*m.aliases, f"{m.owned_by}/{m.id}", m.id):
+                names[name.lower()] = m
+        return names
+
+    def resolve(self, name: str) -> ModelSpec | None:
+        """The model a client means by `name`: exact id, then case-insensitive, then alias."""
+        return self._by_id.get(name) or self._by_name.get(name.strip().lower())
 
     @property
     def ids(self) -> list[str]:

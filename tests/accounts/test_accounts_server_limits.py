@@ -104,6 +104,6 @@ def test_without_httptools_uvicorn_falls_back_to_h11_with_the_header_bound(monke
 
     monkeypatch.setattr(server_limits, "HttpToolsProtocol", None)
     options = ServerLimits(max_header_bytes=4096).uvicorn_options()
-    assert options["http"] == "h11"
+    assert options["http"].__name__ == "JsonBadRequestH11"
     assert options["h11_max_incomplete_event_size"] == 4096
     assert options["proxy_headers"] is False

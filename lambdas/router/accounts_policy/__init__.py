@@ -21,6 +21,7 @@ from accounts.tiers import Caller
 from router.accounts_policy import conversations, response_cache
 from router.accounts_policy.conversations import ConversationRef
 from router.accounts_policy.demo_gate import allowed_candidates
+from router.accounts_policy.max_tokens import clamp_headers, refuse_over_limit
 from router.accounts_policy.prices import MeasuredPrices
 from router.accounts_policy.startup import lambda_service, start_local
 from router.accounts_policy.usage import usage_record
@@ -111,6 +112,7 @@ class AccountsPolicy:
         first_model = candidates[0][0]
         spec = catalog.get(first_model)
         assert spec is not None
+        refuse_over_limit(caller, spec, view, parsed.payload)
         self._prices.refresh(self.svc.store.current(), catalog, self.service.prices)
         try:
             reservation = await self.service.admit(
@@ -132,6 +134,8 @@ class AccountsPolicy:
 
         key = None if parsed.stream else cache_key(caller.tenant, parsed.payload)
         headers = ratelimit_headers(reservation.buckets, reservation.levels)
+        if parsed.path != "/v1/embeddings":
+            headers.update(clamp_headers(view.max_tokens, reservation.max_tokens))
         if ref is not None:
             headers["x-motherfluxer-conversation-id"] = ref.id
         return Admission(

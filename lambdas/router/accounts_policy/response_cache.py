@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from typing import Any
 
 import orjson
@@ -25,6 +27,14 @@ async def lookup(cache: Any, key: str | None) -> Any:
         return None
 
 
+def fresh_identity(parsed: dict[str, Any]) -> dict[str, Any]:
+    """The stored answer under a new `id` and `created`: a hit is a new response to the caller
+    (clients key logs and dedupe on the id), only its content is reused."""
+    old = parsed.get("id")
+    prefix = old.split("-", 1)[0] if isinstance(old, str) and "-" in old else "chatcmpl"
+    return {**parsed, "id": f"{prefix}-{secrets.token_hex(12)}", "created": int(time.time())}
+
+
 def hit_answer(hit: Any, request_id: str) -> tuple[BufferedAnswer, Usage]:
     """The stored answer with the route it had when it was stored, marked as a hit."""
     stored = dict(hit.headers)
@@ -33,6 +43,8 @@ def hit_answer(hit: Any, request_id: str) -> tuple[BufferedAnswer, Usage]:
     except orjson.JSONDecodeError:
         parsed = None
     usage = Usage.from_obj(parsed.get("usage") if isinstance(parsed, dict) else None) or Usage()
+    if isinstance(parsed, dict):
+        parsed = fresh_identity(parsed)
     route = RouteInfo(
         request_id=request_id,
         reason=from_header(stored.pop(_ROUTE + "route-reason", "cache hit")),
@@ -45,7 +57,10 @@ def hit_answer(hit: Any, request_id: str) -> tuple[BufferedAnswer, Usage]:
     stored.pop(_ROUTE + "attempts", None)
     route.extra.update(stored)
     route.extra[_ROUTE + "cache"] = "hit"
-    body = hit.body.encode() if isinstance(hit.body, str) else hit.body
+    if isinstance(parsed, dict):
+        body = orjson.dumps(parsed)
+    else:
+        body = hit.body.encode() if isinstance(hit.body, str) else hit.body
     answer = BufferedAnswer(
         status=200,
         body=body,

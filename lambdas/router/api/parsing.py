@@ -33,8 +33,20 @@ async def parse_body(request: Request, model: type[T]) -> tuple[T, dict[str, Any
         raise schema_error(list(exc.errors(include_input=False, include_url=False))) from None
 
 
+# Body models the routes parse themselves, by name: `/openapi.json` defines each one it names.
+_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The request body for the OpenAPI document, since these routes parse it themselves."""
+    """The request body for the OpenAPI document, since these routes parse it themselves;
+    the model and the models it nests are kept for the document's `components.schemas`."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    return {"requestBody": {"content": {"application/json": {"schema": schema}}, "required": True}}
+    _SCHEMAS.update(schema.pop("$defs", {}))
+    _SCHEMAS[model.__name__] = schema
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"content": {"application/json": {"schema": ref}}, "required": True}}
+
+
+def body_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema `body_schema` has referred to, for `components.schemas`."""
+    return dict(_SCHEMAS)
