@@ -129,7 +129,9 @@ def history_adjustment(
         )
     confidence = stats.n / (stats.n + policy.prior_n)
     raw = _clamp(sum(history_terms(stats, policy).values()))
-    adjustment = round(policy.weight * confidence * raw, 4)
+    # Rounded for the reason line, then clamped: rounding must not step past the bound.
+    bound = policy.weight
+    adjustment = max(-bound, min(bound, round(policy.weight * confidence * raw, 4)))
     parts = [f"success {stats.success_rate:.2f}"]
     if stats.feedback_mean is not None and stats.feedback_n >= policy.feedback_min_n:
         parts.append(f"feedback {stats.feedback_mean:+.2f}")
