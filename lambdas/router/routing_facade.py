@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from router.errors import APIError, BadRequest, NotFound, ServiceUnavailable, Unprocessable
+from router.outcomes import OutcomeWindow
 from router.snapshot import Snapshot, SnapshotStore
 from routing import engine
 from routing.catalog import STRATEGIES, Catalog
@@ -62,6 +63,9 @@ class RoutingFacade:
         self._clock = clock
         self._applied_config: dict[str, dict[str, Any]] | None = None
         self._index: tuple[Snapshot, SnapshotIndex] | None = None
+        # Recent outcomes per (model, version, task): the record step feeds it, scoring reads
+        # its once-a-second snapshot, the canary watch compares versions with it.
+        self.outcomes = OutcomeWindow(clock=clock)
 
     # -- run-time configuration ----------------------------------------------------------------
     def sync(self, snap: Snapshot) -> None:
@@ -164,6 +168,7 @@ class RoutingFacade:
                 self._clock(),
                 self._rng,
                 self._state,
+                history=self.outcomes.history(),
             )
         except SelectionError as exc:
             if isinstance(exc, NoCapableModel) and not self._configured_can_serve(view):
@@ -237,10 +242,12 @@ class RoutingFacade:
     def recommend(self, view: RequestView, snap: Snapshot) -> dict[str, Any]:
         self.sync(snap)
         try:
-            result = engine.recommend(view, self.catalog, self.index(snap), self._clock())
+            result = engine.recommend(
+                view, self.catalog, self.index(snap), self._clock(), self.outcomes.history()
+            )
         except NoCapableModel as exc:
             # Still a useful answer: what the prompt is, and that nothing served can take it.
-            cls = classify(view.prompt, view.has_images)
+            cls = classify(view.prompt, view.has_images, context=view.context)
             return {
                 "recommended_model": None,
                 "confidence": round(cls.confidence, 4),

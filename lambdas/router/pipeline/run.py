@@ -12,6 +12,7 @@ from router import capabilities
 from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
 from router.errors import BadRequest
+from router.outcomes import observe
 from router.pipeline.policy import Policy
 from router.pipeline.types import Admission, ParsedRequest
 from routing.engine import Decision
@@ -93,6 +94,7 @@ async def _cache_or_dispatch(
         return svc.routing.pick(plan, model, version, exclude)
 
     async def record(outcome: DispatchOutcome) -> None:
+        observe(svc.routing.outcomes, svc.catalog, admission.candidates, req.task, outcome)
         await policy.record(caller, admission, req, outcome)
 
     answer = await svc.dispatcher.run(req, pick, record)
