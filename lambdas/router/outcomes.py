@@ -146,11 +146,12 @@ def observe(
     task: str | None,
     outcome: object,
 ) -> None:
-    """Add one ended dispatch (a `DispatchOutcome`) to the window.
+    """Add one ended dispatch (a `DispatchOutcome`) to the window, one entry per attempt known.
 
-    The record step sees the request's end, not each attempt, so when it took more than one
-    attempt and did not end on the plan's first (model, version), that first one failed it: a
-    model whose failures other models hide behind failover must still lose its success rate.
+    The record step sees how the request ended and how many attempts it took, not each attempt.
+    Failover walks the plan in order, so the failed attempts of a request answered by the plan's
+    first (model, version) were that version's; when another answered, the first failed at least
+    once. A model whose failures failover hides from callers must still lose its success rate.
     """
     task = task or "chat"
     status: int = getattr(outcome, "status", 0)
@@ -158,8 +159,10 @@ def observe(
     attempts: int = getattr(outcome, "attempts", 0)
     latency_ms: float = getattr(outcome, "latency_ms", 0.0)
     first = planned[0] if planned else None
-    if first is not None and attempts > 1 and (model, version) != first:
-        window.add(first[0], first[1], task, ok=False)
+    if first is not None and attempts > 1:
+        failed_on_first = attempts - 1 if (model, version) == first else 1
+        for _ in range(failed_on_first):
+            window.add(first[0], first[1], task, ok=False)
     if model is None:
         if first is not None and attempts == 1:
             window.add(first[0], first[1], task, ok=False)

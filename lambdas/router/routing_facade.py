@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from router.canary_watch import CanaryWatch
 from router.errors import APIError, BadRequest, NotFound, ServiceUnavailable, Unprocessable
+from router.metrics import RouterMetrics
 from router.outcomes import OutcomeWindow
 from router.snapshot import Snapshot, SnapshotStore
 from routing import engine
@@ -66,6 +68,8 @@ class RoutingFacade:
         # Recent outcomes per (model, version, task): the record step feeds it, scoring reads
         # its once-a-second snapshot, the canary watch compares versions with it.
         self.outcomes = OutcomeWindow(clock=clock)
+        self.canary_watch = CanaryWatch(self.outcomes, store, RouterMetrics(), clock=clock)
+        self.canary_watch.attach()
 
     # -- run-time configuration ----------------------------------------------------------------
     def sync(self, snap: Snapshot) -> None:
@@ -263,3 +267,18 @@ class RoutingFacade:
     def rollout_view(self, model: str, snap: Snapshot) -> dict[str, Any]:
         self.sync(snap)
         return {"weights": self.rollouts.weights(model)}
+
+    def rollout_states(self, snap: Snapshot) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(models on canary -> their canary block, models rolled back automatically -> when,
+        which version and why), as the shared rollout items hold them."""
+        canaries: dict[str, Any] = {}
+        rollbacks: dict[str, Any] = {}
+        for name, value in snap.config.items():
+            if not name.startswith(ROLLOUT_PREFIX):
+                continue
+            model = name[len(ROLLOUT_PREFIX) :]
+            if isinstance(value.get("canary"), dict):
+                canaries[model] = value["canary"]
+            if isinstance(value.get("auto_rollback"), dict):
+                rollbacks[model] = value["auto_rollback"]
+        return canaries, rollbacks

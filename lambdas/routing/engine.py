@@ -256,9 +256,7 @@ def recommend(
     now = time.time() if now is None else now
     index = as_index(snapshot, now)
     cls = classify(request.prompt, request.has_images, context=request.context)
-    ranked = auto_ranking(
-        request, cls, catalog, index, limit=1 + MAX_ALTERNATIVES, history=history
-    )
+    ranked = auto_ranking(request, cls, catalog, index, limit=1 + MAX_ALTERNATIVES, history=history)
     if not ranked:
         raise NoCapableModel(
             f"no served model can take a {cls.task} request with these requirements"
