@@ -19,12 +19,14 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from router.metrics import RouterMetrics
 from router.outcomes import OutcomeWindow
-from router.snapshot import SnapshotStore
 from routing.canary import DEFAULT_CANARY_POLICY, CanaryPolicy, evaluate_canary
+
+if TYPE_CHECKING:  # the facade imports this module; these import the facade's neighbours
+    from router.metrics import RouterMetrics
+    from router.snapshot import SnapshotStore
 
 logger = logging.getLogger("motherfluxer.router")
 

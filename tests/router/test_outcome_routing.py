@@ -2,7 +2,7 @@
 
 * history: a model whose instance fails every other request loses its auto share, and the route
   reason says so (`demoted alpha (history: success 0.50 (n=...) -0.xx)`);
-* canary: a version whose instance fails three requests in four is rolled back on its own, and
+* canary: a version whose instance fails two requests in three is rolled back on its own, and
   `GET /admin/rollouts` says when and why.
 """
 
@@ -29,7 +29,8 @@ def flaky() -> Iterator[dict[str, FlakyHandle]]:
         "alpha-1": start_flaky_upstream("alpha-1", "ox"),
         "beta": start_flaky_upstream("beta"),
         "gamma-v1": start_flaky_upstream("gamma-v1"),
-        "gamma-v2": start_flaky_upstream("gamma-v2", "oxxx"),
+        "gamma-v2": start_flaky_upstream("gamma-v2", "oxx"),
+        "gamma-v2b": start_flaky_upstream("gamma-v2b", "oxx"),
     }
     try:
         yield handles
@@ -58,7 +59,7 @@ def router(moto_endpoint: str, flaky: dict[str, FlakyHandle]) -> Iterator[Router
     harness.add_instance("beta", flaky["beta"].url, instance_id="beta-0")
     harness.add_instance("gamma", flaky["gamma-v1"].url, version="v1", instance_id="g-v1")
     harness.add_instance("gamma", flaky["gamma-v2"].url, version="v2", instance_id="g-v2")
-    harness.add_instance("gamma", flaky["gamma-v2"].url, version="v2", instance_id="g-v2b")
+    harness.add_instance("gamma", flaky["gamma-v2b"].url, version="v2", instance_id="g-v2b")
     harness.refresh()
     try:
         yield harness
@@ -132,7 +133,7 @@ def test_a_failing_canary_is_rolled_back_automatically(
         rolled = None
         for i in range(400):
             r = client.post("/v1/chat/completions", json={**CHAT, "model": "gamma"})
-            assert r.status_code == 200, r.text
+            assert r.status_code in (200, 503), r.text  # 503: the retry budget ran out
             if i % 20 == 19:
                 view = client.get("/admin/rollouts", headers=router.admin).json()
                 rolled = view["auto_rollbacks"].get("gamma")
@@ -151,12 +152,12 @@ def test_a_failing_canary_is_rolled_back_automatically(
         assert rolled["version"] == "v2" and rolled["stable"] == "v1"
         assert "error rate" in rolled["reason"] and "SPRT" in rolled["reason"]
         assert rolled["at"].startswith(time.strftime("%Y-", time.gmtime()))
-        served_before = flaky["gamma-v2"].server.counts.copy()
+        served_before = [flaky[n].server.counts.copy() for n in ("gamma-v2", "gamma-v2b")]
         router.refresh()
         for _ in range(20):
             r = client.post("/v1/chat/completions", json={**CHAT, "model": "gamma"})
             assert r.headers["x-motherfluxer-version"] == "v1"
-        assert flaky["gamma-v2"].server.counts == served_before
+        assert [flaky[n].server.counts for n in ("gamma-v2", "gamma-v2b")] == served_before
 
 
 def test_the_rollback_write_is_conditional(router: RouterHarness) -> None:
