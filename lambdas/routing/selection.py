@@ -107,11 +107,10 @@ def auto_ranking(
 
 
 def _demoted(ranked: list[ScoredModel]) -> str:
-    """`; demoted m (history: ...)` for the first runner-up history pushed down, if any: the
-    reason then says why a model that would have won on metadata did not."""
-    best = ranked[0]
+    """`; demoted m (history: ...)` for the best runner-up that history pushed down, if any:
+    the reason then says why a model with poor recent outcomes is not the one chosen."""
     for other in ranked[1:]:
-        if other.history < 0 and other.score - other.history > best.score - best.history:
+        if other.history < 0:
             return f"; demoted {other.model} ({other.history_reason})"
     return ""
 
