@@ -19,6 +19,7 @@ from tests.support.flaky_upstream import FlakyHandle, start_flaky_upstream
 from tests.support.router_harness import RouterHarness, catalog_doc, model_doc, start_router
 
 WINNER = re.compile(r"-> (\w+) score=")
+CANARY_UPSTREAMS = tuple(f"gamma-v2-{i}" for i in range(4))
 CHAT = {"messages": [{"role": "user", "content": "hello there, how are you today?"}]}
 
 
@@ -30,8 +31,7 @@ def flaky() -> Iterator[dict[str, FlakyHandle]]:
         "alpha-2": start_flaky_upstream("alpha-2", "ox"),
         "beta": start_flaky_upstream("beta"),
         "gamma-v1": start_flaky_upstream("gamma-v1"),
-        "gamma-v2": start_flaky_upstream("gamma-v2", "oxx"),
-        "gamma-v2b": start_flaky_upstream("gamma-v2b", "oxx"),
+        **{name: start_flaky_upstream(name, "oxx") for name in CANARY_UPSTREAMS},
     }
     try:
         yield handles
@@ -61,8 +61,11 @@ def router(moto_endpoint: str, flaky: dict[str, FlakyHandle]) -> Iterator[Router
         harness.add_instance("alpha", flaky[name].url, instance_id=f"alpha-{i}")
     harness.add_instance("beta", flaky["beta"].url, instance_id="beta-0")
     harness.add_instance("gamma", flaky["gamma-v1"].url, version="v1", instance_id="g-v1")
-    harness.add_instance("gamma", flaky["gamma-v2"].url, version="v2", instance_id="g-v2")
-    harness.add_instance("gamma", flaky["gamma-v2b"].url, version="v2", instance_id="g-v2b")
+    # The canary's instances fail two requests in three; there are four of them so that passive
+    # health, which may eject one now and then, never takes the whole version out of rotation
+    # before the canary test has its sample.
+    for name in CANARY_UPSTREAMS:
+        harness.add_instance("gamma", flaky[name].url, version="v2", instance_id=name)
     harness.refresh()
     try:
         yield harness
@@ -136,7 +139,8 @@ def test_a_failing_canary_is_rolled_back_automatically(
         rolled = None
         for i in range(400):
             r = client.post("/v1/chat/completions", json={**CHAT, "model": "gamma"})
-            assert r.status_code in (200, 503), r.text  # 503: the retry budget ran out
+            # 502: every attempt failed; 503: the retry budget ran out.
+            assert r.status_code in (200, 502, 503), r.text
             if i % 20 == 19:
                 view = client.get("/admin/rollouts", headers=router.admin).json()
                 rolled = view["auto_rollbacks"].get("gamma")
@@ -155,12 +159,12 @@ def test_a_failing_canary_is_rolled_back_automatically(
         assert rolled["version"] == "v2" and rolled["stable"] == "v1"
         assert "error rate" in rolled["reason"] and "SPRT" in rolled["reason"]
         assert rolled["at"].startswith(time.strftime("%Y-", time.gmtime()))
-        served_before = [flaky[n].server.counts.copy() for n in ("gamma-v2", "gamma-v2b")]
+        served_before = [flaky[n].server.counts.copy() for n in CANARY_UPSTREAMS]
         router.refresh()
         for _ in range(20):
             r = client.post("/v1/chat/completions", json={**CHAT, "model": "gamma"})
             assert r.headers["x-motherfluxer-version"] == "v1"
-        assert [flaky[n].server.counts for n in ("gamma-v2", "gamma-v2b")] == served_before
+        assert [flaky[n].server.counts for n in CANARY_UPSTREAMS] == served_before
 
 
 def test_the_rollback_write_is_conditional(router: RouterHarness) -> None:
