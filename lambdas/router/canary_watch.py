@@ -22,7 +22,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from router.outcomes import OutcomeWindow
-from routing.canary import DEFAULT_CANARY_POLICY, CanaryPolicy, evaluate_canary
+from routing.canary import (
+    DEFAULT_CANARY_POLICY,
+    CanaryPolicy,
+    evaluate_canary,
+    next_canary_weight,
+)
 
 if TYPE_CHECKING:  # the facade imports this module; these import the facade's neighbours
     from router.metrics import RouterMetrics
@@ -51,6 +56,25 @@ def rolled_back_value(value: dict[str, Any], reason: str, now: float) -> dict[st
     }
 
 
+def promoted_value(value: dict[str, Any], reason: str, now: float) -> dict[str, Any]:
+    """The rollout item one promotion step later (5 -> 25 -> 50 -> 100 %). Each step starts a
+    fresh sample (`since`), so every step is judged on traffic at its own weight."""
+    canary = value["canary"]
+    percent = next_canary_weight(float(canary.get("percent", 0.0)))
+    weights = dict.fromkeys(value.get("weights", {}), 0.0)
+    step = {"at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"), "reason": reason}
+    if percent >= 100.0:
+        weights[canary["canary"]] = 100.0
+        return {"weights": weights, "promoted": {**step, "version": canary["canary"]}}
+    weights[canary["stable"]] = 100.0 - percent
+    weights[canary["canary"]] = percent
+    return {
+        "weights": weights,
+        "canary": {**canary, "percent": percent, "since": round(now, 3)},
+        "last_step": step,
+    }
+
+
 class CanaryWatch:
     def __init__(
         self,
@@ -60,6 +84,7 @@ class CanaryWatch:
         *,
         policy: CanaryPolicy = DEFAULT_CANARY_POLICY,
         interval_s: float = INTERVAL_S,
+        promote: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._window = window
@@ -67,6 +92,8 @@ class CanaryWatch:
         self._metrics = metrics
         self._policy = policy
         self._interval = interval_s
+        # Stepwise promotion of a canary that is not worse: off unless configured.
+        self._promote = promote
         self._clock = clock
         self._last = float("-inf")
         self._task: asyncio.Task[None] | None = None
@@ -101,7 +128,7 @@ class CanaryWatch:
             logger.exception("canary evaluation failed; will try again")
 
     async def evaluate(self) -> list[dict[str, Any]]:
-        """One pass over every model on canary; returns the rollbacks this process wrote."""
+        """One pass over every model on canary; returns the changes this process wrote."""
         snap = self._store.current()
         done: list[dict[str, Any]] = []
         for name, value in snap.config.items():
@@ -113,6 +140,14 @@ class CanaryWatch:
             stable_arm = self._window.arm(model, canary["stable"], since)
             canary_arm = self._window.arm(model, canary["canary"], since)
             verdict = evaluate_canary(stable_arm, canary_arm, self._policy)
+            if verdict.action == "promote" and self._promote:
+                new = promoted_value(value, verdict.reason, self._clock())
+                if await asyncio.to_thread(self._store.repo.put_config_if, name, new, value):
+                    logger.info(
+                        "canary promoted", extra={"model": model, "weights": new["weights"]}
+                    )
+                    done.append({"model": model, "promoted": new["weights"]})
+                continue
             if verdict.action != "rollback":
                 continue
             new = rolled_back_value(value, verdict.reason, self._clock())
