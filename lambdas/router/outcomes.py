@@ -13,10 +13,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from routing.canary import ArmStats
 from routing.catalog import Catalog
 from routing.history import EMPTY_HISTORY, HistoryIndex, OutcomeStats
+
+if TYPE_CHECKING:
+    from router.dispatch import DispatchOutcome
 
 # Outcomes older than this, or past the newest MAX_PER_KEY of a key, leave the window.
 MAX_AGE_S = 900.0
@@ -144,9 +148,9 @@ def observe(
     catalog: Catalog,
     planned: tuple[tuple[str, str], ...],
     task: str | None,
-    outcome: object,
+    outcome: DispatchOutcome,
 ) -> None:
-    """Add one ended dispatch (a `DispatchOutcome`) to the window, one entry per attempt known.
+    """Add one ended dispatch to the window, one entry per attempt known.
 
     The record step sees how the request ended and how many attempts it took, not each attempt.
     Failover walks the plan in order, so the failed attempts of a request answered by the plan's
@@ -154,10 +158,8 @@ def observe(
     once. A model whose failures failover hides from callers must still lose its success rate.
     """
     task = task or "chat"
-    status: int = getattr(outcome, "status", 0)
-    model, version = getattr(outcome, "model", None), getattr(outcome, "version", None)
-    attempts: int = getattr(outcome, "attempts", 0)
-    latency_ms: float = getattr(outcome, "latency_ms", 0.0)
+    status, attempts, latency_ms = outcome.status, outcome.attempts, outcome.latency_ms
+    model, version = outcome.model, outcome.version
     first = planned[0] if planned else None
     if first is not None and attempts > 1:
         failed_on_first = attempts - 1 if (model, version) == first else 1
@@ -170,7 +172,7 @@ def observe(
     if status in _NOT_THE_MODELS_FAULT or status == 499:
         return
     ok = 200 <= status < 400
-    usage = getattr(outcome, "usage", None)
+    usage = outcome.usage
     out_tokens = usage.completion_tokens if usage is not None else 0
     in_tokens = usage.prompt_tokens if usage is not None else 0
     spec = catalog.get(model)
