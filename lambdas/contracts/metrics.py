@@ -77,6 +77,8 @@ RATE_LIMITED = _router("RateLimited", "tier")
 # A request wanted a model that has no routable instance (asleep or waking); the ECS
 # scale-to-zero policy wakes the model on it (infra/ecs_models.py).
 WAKE_REQUESTS = _router("WakeRequests", "model")
+# A canary version the router rolled back on its own (router/canary_watch.py).
+CANARY_ROLLBACKS = _router("CanaryRollbacks", "model", "version")
 # Once per execution environment, on its first request (router, streamer, health checker).
 ROUTER_COLD_START = _router("ColdStart", "function_name")
 HEALTH_COLD_START = _health("ColdStart", "function_name")
@@ -99,7 +101,14 @@ REQUEST_METRICS: tuple[MetricSpec, ...] = (
 )
 COUNTED_METRICS: dict[str, MetricSpec] = {
     spec.name: spec
-    for spec in (COST_USD, BUDGET_REJECTED, BUDGET_USAGE_80, RATE_LIMITED, WAKE_REQUESTS)
+    for spec in (
+        COST_USD,
+        BUDGET_REJECTED,
+        BUDGET_USAGE_80,
+        RATE_LIMITED,
+        WAKE_REQUESTS,
+        CANARY_ROLLBACKS,
+    )
 }
 HEALTH_METRICS: tuple[MetricSpec, ...] = (
     HEALTHY_INSTANCES,

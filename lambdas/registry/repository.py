@@ -303,6 +303,27 @@ class InstanceRepository:
             },
         )
 
+    def put_config_if(self, name: str, value: dict[str, Any], expected: dict[str, Any]) -> bool:
+        """Replace a config item only if it still holds `expected`; False if it changed."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": CONFIG_PK},
+                    "sk": {"S": name},
+                    "value": {"S": json.dumps(value, sort_keys=True)},
+                    "updated_at": num(self._clock()),
+                },
+                ConditionExpression="#v = :expected",
+                ExpressionAttributeNames={"#v": "value"},
+                ExpressionAttributeValues={
+                    ":expected": {"S": json.dumps(expected, sort_keys=True)}
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def list_config(self) -> dict[str, dict[str, Any]]:
         return {item["sk"]["S"]: json.loads(item["value"]["S"]) for item in self._query(CONFIG_PK)}
 

@@ -17,6 +17,18 @@ class RoutingRequirements(Requirements):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RoutingOptions(BaseModel):
+    """`routing: {"optimize": ...}`: what the auto score favours for this request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    optimize: Literal["quality", "cost", "latency"] | None = None
+
+
+def goal_of(routing: RoutingOptions | None) -> str | None:
+    return routing.optimize if routing is not None else None
+
+
 class _OpenAIBase(BaseModel):
     # Unknown OpenAI parameters pass through to the instance untouched.
     model_config = ConfigDict(extra="allow")
@@ -35,6 +47,7 @@ class _OpenAIBase(BaseModel):
     # MotherFluxer extensions (ignored by plain OpenAI clients).
     fallback_mode: str | list[str] | None = None
     requirements: RoutingRequirements | None = None
+    routing: RoutingOptions | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -98,6 +111,7 @@ class InferenceRequest(BaseModel):
     preferred_model: str | None = None
     fallback_mode: Literal["auto", "none"] | list[str] | None = None
     requirements: RoutingRequirements | None = None
+    routing: RoutingOptions | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream: bool = False
     user: str | None = Field(default=None, max_length=256)

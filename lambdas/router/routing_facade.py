@@ -13,7 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from router.canary_watch import CanaryWatch
 from router.errors import APIError, BadRequest, NotFound, ServiceUnavailable, Unprocessable
+from router.metrics import RouterMetrics
+from router.outcomes import OutcomeWindow
 from router.snapshot import Snapshot, SnapshotStore
 from routing import engine
 from routing.catalog import STRATEGIES, Catalog
@@ -62,6 +65,11 @@ class RoutingFacade:
         self._clock = clock
         self._applied_config: dict[str, dict[str, Any]] | None = None
         self._index: tuple[Snapshot, SnapshotIndex] | None = None
+        # Recent outcomes per (model, version, task): the record step feeds it, scoring reads
+        # its once-a-second snapshot, the canary watch compares versions with it.
+        self.outcomes = OutcomeWindow(clock=clock)
+        self.canary_watch = CanaryWatch(self.outcomes, store, RouterMetrics(), clock=clock)
+        self.canary_watch.attach()
 
     # -- run-time configuration ----------------------------------------------------------------
     def sync(self, snap: Snapshot) -> None:
@@ -164,6 +172,7 @@ class RoutingFacade:
                 self._clock(),
                 self._rng,
                 self._state,
+                history=self.outcomes.history(),
             )
         except SelectionError as exc:
             if isinstance(exc, NoCapableModel) and not self._configured_can_serve(view):
@@ -237,10 +246,12 @@ class RoutingFacade:
     def recommend(self, view: RequestView, snap: Snapshot) -> dict[str, Any]:
         self.sync(snap)
         try:
-            result = engine.recommend(view, self.catalog, self.index(snap), self._clock())
+            result = engine.recommend(
+                view, self.catalog, self.index(snap), self._clock(), self.outcomes.history()
+            )
         except NoCapableModel as exc:
             # Still a useful answer: what the prompt is, and that nothing served can take it.
-            cls = classify(view.prompt, view.has_images)
+            cls = classify(view.prompt, view.has_images, context=view.context)
             return {
                 "recommended_model": None,
                 "confidence": round(cls.confidence, 4),
@@ -256,3 +267,18 @@ class RoutingFacade:
     def rollout_view(self, model: str, snap: Snapshot) -> dict[str, Any]:
         self.sync(snap)
         return {"weights": self.rollouts.weights(model)}
+
+    def rollout_states(self, snap: Snapshot) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(models on canary -> their canary block, models rolled back automatically -> when,
+        which version and why), as the shared rollout items hold them."""
+        canaries: dict[str, Any] = {}
+        rollbacks: dict[str, Any] = {}
+        for name, value in snap.config.items():
+            if not name.startswith(ROLLOUT_PREFIX):
+                continue
+            model = name[len(ROLLOUT_PREFIX) :]
+            if isinstance(value.get("canary"), dict):
+                canaries[model] = value["canary"]
+            if isinstance(value.get("auto_rollback"), dict):
+                rollbacks[model] = value["auto_rollback"]
+        return canaries, rollbacks

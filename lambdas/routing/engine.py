@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from routing.catalog import Catalog, Strategy, Task
 from routing.classifier import Classification, classify
+from routing.history import HistoryIndex
 from routing.instances import Instance
 from routing.request_view import RequestView
 from routing.requirements import Requirements
@@ -146,19 +147,27 @@ def decide(
     now: float | None = None,
     rng: random.Random | None = None,
     state: StrategyState | None = None,
+    history: HistoryIndex | None = None,
 ) -> Decision:
-    """Plan where one request goes; raises a `SelectionError` subclass if it can go nowhere."""
+    """Plan where one request goes; raises a `SelectionError` subclass if it can go nowhere.
+
+    `history` is the refreshed outcome window (`routing.history`); the auto ranking adds its
+    bounded adjustment, and a model with too little of it is scored on metadata alone.
+    """
     now = time.time() if now is None else now
     rng = rng if rng is not None else random.Random()
     index = as_index(snapshot, now)
-    cls = classify(request.prompt, request.has_images)
+    # A follow-up ("and now in Go?") is read with the turns before it.
+    cls = classify(request.prompt, request.has_images, context=request.context)
     rule: Rule | None = rules.first_match(facts_for(request, cls.task)) if rules else None
     action = rule.action if rule else None
 
     choice: ModelChoice | None = None
     error: Exception | None = None
     try:
-        choice = choose_models(request, cls, catalog, index, action.fallback if action else None)
+        choice = choose_models(
+            request, cls, catalog, index, action.fallback if action else None, history=history
+        )
     except (ModelNotServed, NoCapableModel) as exc:
         if not (action and action.route_to):
             raise
@@ -237,6 +246,7 @@ def recommend(
     catalog: Catalog,
     snapshot: SnapshotIndex | Sequence[Instance],
     now: float | None = None,
+    history: HistoryIndex | None = None,
 ) -> Recommendation:
     """Dry-run auto selection: the best model for this prompt and requirements, and runners-up.
 
@@ -245,8 +255,8 @@ def recommend(
     """
     now = time.time() if now is None else now
     index = as_index(snapshot, now)
-    cls = classify(request.prompt, request.has_images)
-    ranked = auto_ranking(request, cls, catalog, index, limit=1 + MAX_ALTERNATIVES)
+    cls = classify(request.prompt, request.has_images, context=request.context)
+    ranked = auto_ranking(request, cls, catalog, index, limit=1 + MAX_ALTERNATIVES, history=history)
     if not ranked:
         raise NoCapableModel(
             f"no served model can take a {cls.task} request with these requirements"
@@ -263,7 +273,9 @@ def recommend(
             }
         )
         seen = {s.model for s in ranked}
-        extra = auto_ranking(loose, cls, catalog, index, limit=1 + MAX_ALTERNATIVES)
+        extra = auto_ranking(
+            loose, cls, catalog, index, limit=1 + MAX_ALTERNATIVES, history=history
+        )
         ranked = ranked + [s for s in extra if s.model not in seen]
     best = ranked[0]
     spec = catalog.get(best.model)

@@ -39,6 +39,8 @@ class RequestView(BaseModel):
     preferred_model: str | None = None
     fallback_mode: FallbackMode = "auto"
     requirements: Requirements = Requirements()
+    # The optimisation goal (`routing.goals`: quality, cost, latency); None is balanced.
+    goal: Literal["quality", "cost", "latency"] | None = None
     max_tokens: int | None = Field(default=None, gt=0)
     stream: bool = False
     metadata: dict[str, str] = Field(default_factory=dict)

@@ -19,6 +19,7 @@ from typing import Literal
 
 from routing.catalog import Catalog
 from routing.classifier import Classification
+from routing.history import HistoryIndex
 from routing.request_view import RequestView
 from routing.scoring import ScoredModel, describe, score_models
 from routing.snapshot import SnapshotIndex
@@ -88,6 +89,7 @@ def auto_ranking(
     index: SnapshotIndex,
     only: list[str] | None = None,
     limit: int | None = None,
+    history: HistoryIndex | None = None,
 ) -> list[ScoredModel]:
     return score_models(
         catalog,
@@ -99,13 +101,29 @@ def auto_ranking(
         has_images=request.has_images,
         only=only,
         limit=limit,
+        goal=request.goal,
+        history=history,
     )
 
 
+def _demoted(ranked: list[ScoredModel]) -> str:
+    """`; demoted m (history: ...)` for the best runner-up that history pushed down, if any:
+    the reason then says why a model with poor recent outcomes is not the one chosen."""
+    for other in ranked[1:]:
+        if other.history < 0:
+            return f"; demoted {other.model} ({other.history_reason})"
+    return ""
+
+
 def _auto(
-    request: RequestView, cls: Classification, catalog: Catalog, index: SnapshotIndex
+    request: RequestView,
+    cls: Classification,
+    catalog: Catalog,
+    index: SnapshotIndex,
+    history: HistoryIndex | None = None,
 ) -> ModelChoice:
-    ranked = auto_ranking(request, cls, catalog, index, limit=MAX_AUTO_MODELS)
+    # Scored over every candidate so a model history pushed out of the top few is still named.
+    ranked = auto_ranking(request, cls, catalog, index, history=history)
     if not ranked:
         raise NoCapableModel(
             f"no served model can take a {cls.task} request with these requirements"
@@ -119,8 +137,8 @@ def _auto(
     reason = (
         f"auto: task={cls.task}({cls.confidence:.2f}) -> {best.model} score={best.score:.2f} "
         f"({describe(best, request.requirements)})"
-    )
-    return ModelChoice("auto", tuple(models), reason, tuple(ranked))
+    ) + _demoted(ranked)
+    return ModelChoice("auto", tuple(models), reason, tuple(ranked[:MAX_AUTO_MODELS]))
 
 
 def choose_models(
@@ -129,6 +147,7 @@ def choose_models(
     catalog: Catalog,
     index: SnapshotIndex,
     fallback_override: tuple[str, ...] | None = None,
+    history: HistoryIndex | None = None,
 ) -> ModelChoice:
     """Ordered model ids for the request's mode (versions and instances come later)."""
     mode = resolve_mode(request)
@@ -161,7 +180,7 @@ def choose_models(
         if fallback == "auto" and catalog.get(preferred) is None:
             # Seed 003: "try preferred model first, fall back to auto-selection if
             # unavailable"; a model this router does not know is unavailable too.
-            auto = _auto(request, cls, catalog, index)
+            auto = _auto(request, cls, catalog, index, history)
             return ModelChoice(
                 "hybrid",
                 auto.models,
@@ -190,7 +209,7 @@ def choose_models(
                 f"hybrid: preferred={preferred} {state} -> {models[0]} (fallback list)",
             )
         try:
-            auto = _auto(request, cls, catalog, index)
+            auto = _auto(request, cls, catalog, index, history)
         except NoCapableModel:
             if not head:
                 raise
@@ -202,7 +221,7 @@ def choose_models(
             f"hybrid: preferred={preferred} {state}; fallback " + auto.reason,
             auto.scored,
         )
-    choice = _auto(request, cls, catalog, index)
+    choice = _auto(request, cls, catalog, index, history)
     if fallback_override:
         extra = [m for m in fallback_override if m not in choice.models and index.is_served(m)]
         choice = ModelChoice("auto", choice.models + tuple(extra), choice.reason, choice.scored)

@@ -198,9 +198,13 @@ async def list_rollouts(request: Request) -> dict[str, Any]:
     svc = services(request)
     snap = await svc.store.refresh()
     svc.routing.sync(snap)
+    canaries, rollbacks = svc.routing.rollout_states(snap)
     return {
         "rollouts": svc.routing.rollouts.as_dict(),
         "strategies": {m.id: m.strategy for m in svc.routing.catalog.models},
+        # Versions under automatic evaluation, and the rollbacks it made (when, why).
+        "canaries": canaries,
+        "auto_rollbacks": rollbacks,
     }
 
 
@@ -231,7 +235,16 @@ async def change_rollout(
         body.allow_unroutable,
         was_routable=_routable_weight(svc.routing.rollouts.weights(model_id), routable) > 0,
     )
-    await asyncio.to_thread(svc.repo.put_config, ROLLOUT_PREFIX + model_id, {"weights": weights})
+    item: dict[str, Any] = {"weights": weights}
+    if body.canary is not None and 0 < body.canary.percent < 100:
+        # The canary watch (router/canary_watch.py) evaluates it from now on.
+        item["canary"] = {
+            "stable": body.canary.stable,
+            "canary": body.canary.canary,
+            "percent": body.canary.percent,
+            "since": round(time.time(), 3),
+        }
+    await asyncio.to_thread(svc.repo.put_config, ROLLOUT_PREFIX + model_id, item)
     snap = await svc.store.refresh()
     svc.routing.sync(snap)
     out: dict[str, Any] = {"model": model_id, "weights": svc.routing.rollouts.weights(model_id)}

@@ -11,7 +11,7 @@ from router import capabilities
 from router.api.deps import services
 from router.api.parsing import body_schema, parse_body
 from router.pipeline import ParsedRequest, render, run_pipeline
-from router.requests import ChatCompletionRequest, CompletionRequest
+from router.requests import ChatCompletionRequest, CompletionRequest, goal_of
 from routing.catalog import Catalog
 from routing.request_view import RequestView
 
@@ -46,6 +46,7 @@ def routing_fields(
         fields["fallback_mode"] = body.fallback_mode
     if body.requirements is not None:
         fields["requirements"] = body.requirements.model_dump(exclude_none=True)
+    fields["goal"] = goal_of(body.routing)
     return fields
 
 

@@ -13,7 +13,7 @@ from router.api.deps import services
 from router.dispatch import BufferedAnswer
 from router.errors import BadRequest
 from router.pipeline import ParsedRequest, render, run_pipeline
-from router.requests import InferenceRequest
+from router.requests import InferenceRequest, goal_of
 from routing.request_view import RequestView
 
 router = APIRouter()
@@ -53,6 +53,7 @@ async def inference(request: Request, body: InferenceRequest) -> Response:
         max_tokens=body.max_length,
         stream=body.stream,
         user_id=body.user,
+        goal=goal_of(body.routing),
     )
     payload: dict[str, object] = {"prompt": body.prompt, "max_tokens": body.max_length}
     if body.temperature is not None:

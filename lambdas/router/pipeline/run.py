@@ -12,6 +12,7 @@ from router import capabilities, tracing, wake
 from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
 from router.errors import APIError, BadRequest
+from router.outcomes import observe
 from router.pipeline.policy import Policy
 from router.pipeline.types import Admission, ParsedRequest
 from router.snapshot import Snapshot
@@ -131,6 +132,7 @@ async def _cache_or_dispatch(
 
     async def record(outcome: DispatchOutcome) -> None:
         trace.finish(outcome)
+        observe(svc.routing.outcomes, svc.catalog, admission.candidates, req.task, outcome)
         await policy.record(caller, admission, req, outcome)
 
     answer = await svc.dispatcher.run(req, pick, record)
