@@ -20,7 +20,10 @@ from tests.support.router_harness import RouterHarness, catalog_doc, model_doc, 
 
 WINNER = re.compile(r"-> (\w+) score=")
 CANARY_UPSTREAMS = tuple(f"gamma-v2-{i}" for i in range(4))
-CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hello there, how are you today?"}]}
+CHAT = {
+    "model": "auto",
+    "messages": [{"role": "user", "content": "hello there, how are you today?"}],
+}
 
 
 @pytest.fixture(scope="module")
