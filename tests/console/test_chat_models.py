@@ -89,3 +89,15 @@ def test_compare_sends_one_prompt_to_two_models_side_by_side(ui, console_stack) 
         assert col.locator('[data-field="tokens"]').inner_text().endswith("6 out")
         assert model in col.locator('[data-field="instance"]').inner_text()
     ui.shot("compare")
+
+
+def test_the_demo_tier_shows_its_remaining_requests(ui, console_stack: EmbeddedStack) -> None:
+    page = ui.open("/ui/")
+    assert "Demo tier" in page.locator("#demo-left").inner_text()
+    page.fill("#max-tokens", "4")
+    headers, _ = _chat(page, "manual", "hello", "tiny-chat")
+    left = headers["x-ratelimit-remaining-requests"]
+    span = page.locator(f'#demo-left[data-left="{left}"]')
+    span.wait_for()
+    limit = headers["x-ratelimit-limit-requests"]
+    assert f"{left} of {limit} requests left this minute" in span.inner_text()

@@ -22,6 +22,11 @@ EXPOSED = [
     "x-motherfluxer-cost-usd",
     "x-motherfluxer-cache",
     "x-motherfluxer-conversation-id",
+    "x-motherfluxer-conversation-saved",
+    "x-motherfluxer-request-id",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
     "retry-after",
 ]
 

@@ -80,7 +80,10 @@ async function send(ev) {
   let chunks = 0;
   try {
     await stream(path, body, {
-      onHeaders: (h) => { facts = routeFacts(h); },
+      onHeaders: (h) => {
+        facts = routeFacts(h);
+        allowance = { left: h.get("x-ratelimit-remaining-requests"), limit: h.get("x-ratelimit-limit-requests") };
+      },
       onEvent: (event) => {
         const text = delta(event);
         if (text) { chunks += 1; answer.body.textContent += text; answer.node.dataset.chunks = String(chunks); }
@@ -151,11 +154,18 @@ function newChat() {
   document.getElementById("messages").replaceChildren();
 }
 
-// The API does not publish how many demo requests remain, so the console states the limit
-// and reports a 429 when the allowance is spent.
+// The demo allowance comes from the x-ratelimit-* headers of the last answer (the caller's
+// own per-minute bucket); before the first answer the console only states that there is one.
+let allowance = { left: null, limit: null };
+
 function demoLeft() {
   const span = document.getElementById("demo-left");
-  span.textContent = kindOfKey(state.key) === "demo" ? "Demo tier: limited requests and short answers. Sign up for full access." : "";
+  if (kindOfKey(state.key) !== "demo") { span.textContent = ""; return; }
+  const { left, limit } = allowance;
+  span.dataset.left = left ?? "";
+  span.textContent = left !== null && limit !== null
+    ? `Demo tier: ${left} of ${limit} requests left this minute, short answers. Sign up for full access.`
+    : "Demo tier: limited requests and short answers. Sign up for full access.";
 }
 
 function syncMode() {
