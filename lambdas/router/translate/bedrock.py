@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from router.translate.common import (
     FORMAT_TOOL,
-    ChunkWriter,
+    ToolCallStream,
     TranslationError,
-    completion,
+    add_tool_use,
+    answer,
     function_tools,
     max_tokens_of,
     parse_arguments,
@@ -24,7 +23,6 @@ from router.translate.common import (
     response_schema,
     stop_list,
     text_of,
-    tool_call,
     usage_obj,
 )
 
@@ -181,31 +179,17 @@ def from_response(resp: dict[str, Any], model: str) -> dict[str, Any]:
             texts.append(block["text"])
         elif "toolUse" in block:
             use = block["toolUse"]
-            args = orjson.dumps(use.get("input") or {}).decode()
-            if use.get("name") == FORMAT_TOOL:
-                texts.append(args)
-            else:
-                calls.append(tool_call(use.get("toolUseId"), use.get("name"), args))
+            add_tool_use(texts, calls, use.get("toolUseId"), use.get("name"), use.get("input"))
     finish = FINISH.get(resp.get("stopReason") or "end_turn", "stop")
-    if finish == "tool_calls" and not calls:
-        finish = "stop"
-    return completion(
-        model,
-        content="".join(texts) if texts or not calls else None,
-        tool_calls=calls,
-        finish_reason=finish,
-        usage=_usage(resp.get("usage") or {}),
-    )
+    return answer(model, texts, calls, finish, _usage(resp.get("usage") or {}))
 
 
-class StreamTranslator:
+class StreamTranslator(ToolCallStream):
     """ConverseStream events (boto3 dicts, one key each) in, OpenAI chunk dicts out."""
 
     def __init__(self, model: str) -> None:
-        self.out = ChunkWriter(model)
-        self.done = False
+        super().__init__(model)
         self.stopped = False
-        self._tools: dict[int, int | None] = {}
 
     def feed(self, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         if event == "messageStart":
@@ -215,34 +199,18 @@ class StreamTranslator:
             if not use:
                 return []
             index = int(data.get("contentBlockIndex", 0))
-            if use.get("name") == FORMAT_TOOL:
-                self._tools[index] = None
-                return []
-            position = sum(1 for v in self._tools.values() if v is not None)
-            self._tools[index] = position
-            call = tool_call(use.get("toolUseId"), use.get("name"), "")
-            return [self.out.chunk({"tool_calls": [{"index": position, **call}]})]
+            return self.start_tool(index, use.get("toolUseId"), use.get("name"))
         if event == "contentBlockDelta":
             delta = data.get("delta") or {}
             if "text" in delta:
                 return [self.out.chunk({"content": delta["text"]})]
             if "toolUse" in delta:
                 piece = delta["toolUse"].get("input") or ""
-                position = self._tools.get(int(data.get("contentBlockIndex", 0)))
-                if position is None:
-                    return [self.out.chunk({"content": piece})] if piece else []
-                return [
-                    self.out.chunk(
-                        {"tool_calls": [{"index": position, "function": {"arguments": piece}}]}
-                    )
-                ]
+                return self.tool_delta(int(data.get("contentBlockIndex", 0)), piece)
             return []
         if event == "messageStop":
             self.stopped = True
-            finish = FINISH.get(data.get("stopReason") or "end_turn", "stop")
-            if finish == "tool_calls" and not any(v is not None for v in self._tools.values()):
-                finish = "stop"
-            return [self.out.chunk({}, finish_reason=finish)]
+            return self.finish(FINISH.get(data.get("stopReason") or "end_turn", "stop"))
         if event == "metadata":
             self.done = True
             return [self.out.usage(_usage(data.get("usage") or {}))]
