@@ -17,6 +17,7 @@ from router.translate.common import (
     TranslationError,
     add_tool_use,
     answer,
+    append_turn,
     function_tools,
     max_tokens_of,
     parse_arguments,
@@ -69,14 +70,6 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
 
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-
     for i, msg in enumerate(messages):
         role = msg.get("role")
         param = f"messages[{i}].content"
@@ -85,7 +78,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
             if text:
                 system.append({"type": "text", "text": text})
         elif role == "user":
-            add("user", _content_blocks(msg.get("content"), param))
+            append_turn(turns, "user", _content_blocks(msg.get("content"), param))
         elif role == "assistant":
             blocks = _content_blocks(msg.get("content"), param)
             for k, call in enumerate(msg.get("tool_calls") or []):
@@ -100,14 +93,14 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
                         ),
                     }
                 )
-            add("assistant", blocks)
+            append_turn(turns, "assistant", blocks)
         elif role == "tool":
             result = {
                 "type": "tool_result",
                 "tool_use_id": msg.get("tool_call_id"),
                 "content": text_of(msg.get("content")) or "",
             }
-            add("user", [result])
+            append_turn(turns, "user", [result])
         else:
             raise TranslationError(f"role {role!r} is not supported", f"messages[{i}].role")
     if turns and turns[0]["role"] != "user":

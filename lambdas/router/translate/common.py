@@ -279,3 +279,16 @@ class ToolCallStream:
     def finish(self, finish: str) -> list[dict[str, Any]]:
         has_calls = any(v is not None for v in self._tools.values())
         return [self.out.chunk({}, finish_reason=settle_finish(finish, has_calls))]
+
+
+def append_turn(
+    turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]], key: str = "content"
+) -> None:
+    """Add `items` as a `role` turn, merging into the last turn if it has the same role."""
+    # Turn-based providers reject two consecutive turns of one role.
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})

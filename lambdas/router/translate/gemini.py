@@ -17,6 +17,7 @@ import orjson
 from router.translate.common import (
     ChunkWriter,
     TranslationError,
+    append_turn,
     completion,
     function_tools,
     max_tokens_of,
@@ -130,14 +131,6 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-
     for i, msg in enumerate(messages):
         role = msg.get("role")
         param = f"messages[{i}].content"
@@ -145,7 +138,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
             if text := text_of(msg.get("content")):
                 system.append({"text": text})
         elif role == "user":
-            add("user", _parts(msg.get("content"), param))
+            append_turn(contents, "user", _parts(msg.get("content"), param), key="parts")
         elif role == "assistant":
             parts = _parts(msg.get("content"), param)
             for k, call in enumerate(msg.get("tool_calls") or []):
@@ -157,7 +150,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
                         "tool call arguments are not JSON", f"messages[{i}].tool_calls[{k}]"
                     ) from None
                 parts.append({"functionCall": {"name": fn.get("name"), "args": args}})
-            add("model", parts)
+            append_turn(contents, "model", parts, key="parts")
         elif role == "tool":
             name = names.get(str(msg.get("tool_call_id")))
             if name is None:
@@ -165,7 +158,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
                     "tool message answers no earlier tool call", f"messages[{i}].tool_call_id"
                 )
             response = {"name": name, "response": _tool_response(msg.get("content"))}
-            add("user", [{"functionResponse": response}])
+            append_turn(contents, "user", [{"functionResponse": response}], key="parts")
         else:
             raise TranslationError(f"role {role!r} is not supported", f"messages[{i}].role")
     return system, contents
