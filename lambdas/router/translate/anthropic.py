@@ -13,15 +13,16 @@ from typing import Any
 
 from router.translate.common import (
     FORMAT_TOOL,
+    ImageRef,
     ToolCallStream,
     TranslationError,
     add_tool_use,
     answer,
     append_turn,
+    content_parts,
     function_tools,
     max_tokens_of,
     parse_arguments,
-    parse_image_part,
     response_schema,
     stop_list,
     text_of,
@@ -39,30 +40,20 @@ FINISH = {
 }
 
 
+def _image_block(ref: ImageRef) -> dict[str, Any]:
+    if ref.data is not None:
+        source = {
+            "type": "base64",
+            "media_type": ref.media_type,
+            "data": base64.b64encode(ref.data).decode(),
+        }
+    else:
+        source = {"type": "url", "url": ref.url}
+    return {"type": "image", "source": source}
+
+
 def _content_blocks(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content or []):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"{param}[{j}]"
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                blocks.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url":
-            ref = parse_image_part(part, where)
-            if ref.data is not None:
-                source = {
-                    "type": "base64",
-                    "media_type": ref.media_type,
-                    "data": base64.b64encode(ref.data).decode(),
-                }
-            else:
-                source = {"type": "url", "url": ref.url}
-            blocks.append({"type": "image", "source": source})
-        else:
-            raise TranslationError(f"content part type {kind!r} is not supported", where)
-    return blocks
+    return content_parts(content, param, lambda t: {"type": "text", "text": t}, _image_block)
 
 
 def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -12,15 +12,16 @@ from typing import Any
 
 from router.translate.common import (
     FORMAT_TOOL,
+    ImageRef,
     ToolCallStream,
     TranslationError,
     add_tool_use,
     answer,
     append_turn,
+    content_parts,
     function_tools,
     max_tokens_of,
     parse_arguments,
-    parse_image_part,
     response_schema,
     stop_list,
     text_of,
@@ -39,27 +40,17 @@ FINISH = {
 FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 
 
+def _image_block(ref: ImageRef) -> dict[str, Any]:
+    if ref.data is None:
+        raise TranslationError("Bedrock needs image bytes; the URL was not fetched", ref.param)
+    fmt = FORMATS.get(ref.media_type or "")
+    if fmt is None:
+        raise TranslationError(f"image type {ref.media_type} is not supported", ref.param)
+    return {"image": {"format": fmt, "source": {"bytes": ref.data}}}
+
+
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content or []):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"{param}[{j}]"
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                blocks.append({"text": part["text"]})
-        elif kind == "image_url":
-            ref = parse_image_part(part, where)
-            if ref.data is None:
-                raise TranslationError("Bedrock needs image bytes; the URL was not fetched", where)
-            fmt = FORMATS.get(ref.media_type or "")
-            if fmt is None:
-                raise TranslationError(f"image type {ref.media_type} is not supported", where)
-            blocks.append({"image": {"format": fmt, "source": {"bytes": ref.data}}})
-        else:
-            raise TranslationError(f"content part type {kind!r} is not supported", where)
-    return blocks
+    return content_parts(content, param, lambda t: {"text": t}, _image_block)
 
 
 def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,30 @@ def parse_image_part(part: dict[str, Any], param: str) -> ImageRef:
     if not url.startswith("https://"):
         raise TranslationError("image URLs must be https:// or data: URLs", param)
     return ImageRef(param=param, url=url)
+
+
+def content_parts(
+    content: Any,
+    param: str,
+    text_part: Callable[[str], dict[str, Any]],
+    image_part: Callable[[ImageRef], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A message content as provider parts; the callbacks give each provider's spelling."""
+    # Validation and error locations stay in one place so every provider rejects alike.
+    if isinstance(content, str):
+        return [text_part(content)] if content else []
+    parts: list[dict[str, Any]] = []
+    for j, part in enumerate(content or []):
+        kind = part.get("type") if isinstance(part, dict) else None
+        where = f"{param}[{j}]"
+        if kind in ("text", "input_text"):
+            if part.get("text"):
+                parts.append(text_part(part["text"]))
+        elif kind == "image_url":
+            parts.append(image_part(parse_image_part(part, where)))
+        else:
+            raise TranslationError(f"content part type {kind!r} is not supported", where)
+    return parts
 
 
 def text_of(content: Any) -> str:

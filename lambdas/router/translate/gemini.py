@@ -16,13 +16,14 @@ import orjson
 
 from router.translate.common import (
     ChunkWriter,
+    ImageRef,
     TranslationError,
     append_turn,
     completion,
+    content_parts,
     function_tools,
     max_tokens_of,
     new_id,
-    parse_image_part,
     response_schema,
     stop_list,
     text_of,
@@ -90,31 +91,14 @@ def gemini_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) ->
     return out
 
 
+def _inline_image(ref: ImageRef) -> dict[str, Any]:
+    if ref.data is None:
+        raise TranslationError("Gemini needs image bytes; the URL was not fetched", ref.param)
+    return {"inlineData": {"mimeType": ref.media_type, "data": base64.b64encode(ref.data).decode()}}
+
+
 def _parts(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    parts: list[dict[str, Any]] = []
-    for j, part in enumerate(content or []):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"{param}[{j}]"
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                parts.append({"text": part["text"]})
-        elif kind == "image_url":
-            ref = parse_image_part(part, where)
-            if ref.data is None:
-                raise TranslationError("Gemini needs image bytes; the URL was not fetched", where)
-            parts.append(
-                {
-                    "inlineData": {
-                        "mimeType": ref.media_type,
-                        "data": base64.b64encode(ref.data).decode(),
-                    }
-                }
-            )
-        else:
-            raise TranslationError(f"content part type {kind!r} is not supported", where)
-    return parts
+    return content_parts(content, param, lambda t: {"text": t}, _inline_image)
 
 
 def _tool_response(content: Any) -> dict[str, Any]:
