@@ -11,7 +11,7 @@ from typing import Any
 
 from router.ingress.errors import anthropic_error
 from router.ingress.messages_api import STOP_REASONS, message_shell
-from router.ingress.wire import chat_choice, named_event, new_id
+from router.ingress.wire import chunk_delta, named_event, new_id
 
 
 class MessagesStream:
@@ -33,20 +33,13 @@ class MessagesStream:
 
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self._usage = (
-                int(usage.get("prompt_tokens") or 0),
-                int(usage.get("completion_tokens") or 0),
-            )
-        choice = chat_choice(chunk)
-        delta = choice.get("delta") or {}
-        text = delta.get("content")
-        if isinstance(text, str) and text:
+        part = chunk_delta(chunk, self._usage)
+        self._usage = part.usage
+        if text := part.text:
             if self._block_kind != "text":
                 out.extend(self._open({"type": "text", "text": ""}, "text"))
             out.append(self._delta({"type": "text_delta", "text": text}))
-        for call in delta.get("tool_calls") or []:
+        for call in part.tool_calls:
             index = int(call.get("index") or 0)
             fn = call.get("function") or {}
             if index not in self._calls:
@@ -65,8 +58,8 @@ class MessagesStream:
             piece = fn.get("arguments")
             if isinstance(piece, str) and piece:
                 out.append(self._delta({"type": "input_json_delta", "partial_json": piece}))
-        if choice.get("finish_reason"):
-            self._finish_reason = choice["finish_reason"]
+        if part.finish_reason:
+            self._finish_reason = part.finish_reason
         return out
 
     def _open(self, block: dict[str, Any], kind: str) -> list[bytes]:

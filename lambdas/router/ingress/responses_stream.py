@@ -15,7 +15,7 @@ from router.ingress.responses_output import (
     message_item,
     text_part,
 )
-from router.ingress.wire import chat_choice, named_event, new_id
+from router.ingress.wire import chunk_delta, named_event, new_id
 
 
 class _Call:
@@ -58,21 +58,14 @@ class ResponsesStream:
 
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            self._usage = (
-                int(usage.get("prompt_tokens") or 0),
-                int(usage.get("completion_tokens") or 0),
-            )
-        choice = chat_choice(chunk)
-        delta = choice.get("delta") or {}
-        text = delta.get("content")
-        if isinstance(text, str) and text:
+        part = chunk_delta(chunk, self._usage)
+        self._usage = part.usage
+        if text := part.text:
             out.extend(self._text_delta(text))
-        for call in delta.get("tool_calls") or []:
+        for call in part.tool_calls:
             out.extend(self._call_delta(call))
-        if choice.get("finish_reason"):
-            self._finish_reason = choice["finish_reason"]
+        if part.finish_reason:
+            self._finish_reason = part.finish_reason
         return out
 
     def _text_delta(self, text: str) -> list[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,6 +29,33 @@ def chat_choice(obj: dict[str, Any]) -> dict[str, Any]:
     choices = obj.get("choices") or []
     first = choices[0] if choices else {}
     return first if isinstance(first, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkDelta:
+    """What one chat chunk adds to a stream being re-shaped into another protocol's events."""
+
+    usage: tuple[int, int]
+    text: str
+    tool_calls: list[dict[str, Any]]
+    finish_reason: Any
+
+
+def chunk_delta(chunk: dict[str, Any], usage: tuple[int, int]) -> ChunkDelta:
+    """The chunk's additions; `usage` is kept when the chunk carries none."""
+    # Usage rides on its own final chunk, so most chunks must not reset the running count.
+    raw = chunk.get("usage")
+    if isinstance(raw, dict):
+        usage = int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0)
+    choice = chat_choice(chunk)
+    delta = choice.get("delta") or {}
+    text = delta.get("content")
+    return ChunkDelta(
+        usage=usage,
+        text=text if isinstance(text, str) else "",
+        tool_calls=delta.get("tool_calls") or [],
+        finish_reason=choice.get("finish_reason"),
+    )
 
 
 def chat_usage(obj: dict[str, Any] | None) -> tuple[int, int]:

@@ -11,21 +11,21 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
-
 from router.translate.common import (
     FORMAT_TOOL,
-    ChunkWriter,
+    ImageRef,
+    ToolCallStream,
     TranslationError,
-    completion,
+    add_tool_use,
+    answer,
+    append_turn,
+    content_parts,
     function_tools,
     max_tokens_of,
     parse_arguments,
-    parse_image_part,
     response_schema,
     stop_list,
     text_of,
-    tool_call,
     usage_obj,
 )
 
@@ -40,44 +40,26 @@ FINISH = {
 }
 
 
+def _image_block(ref: ImageRef) -> dict[str, Any]:
+    if ref.data is not None:
+        source = {
+            "type": "base64",
+            "media_type": ref.media_type,
+            "data": base64.b64encode(ref.data).decode(),
+        }
+    else:
+        source = {"type": "url", "url": ref.url}
+    return {"type": "image", "source": source}
+
+
 def _content_blocks(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content or []):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"{param}[{j}]"
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                blocks.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url":
-            ref = parse_image_part(part, where)
-            if ref.data is not None:
-                source = {
-                    "type": "base64",
-                    "media_type": ref.media_type,
-                    "data": base64.b64encode(ref.data).decode(),
-                }
-            else:
-                source = {"type": "url", "url": ref.url}
-            blocks.append({"type": "image", "source": source})
-        else:
-            raise TranslationError(f"content part type {kind!r} is not supported", where)
-    return blocks
+    return content_parts(content, param, lambda t: {"type": "text", "text": t}, _image_block)
 
 
 def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(system blocks, alternating turns), merging consecutive same-role messages."""
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
 
     for i, msg in enumerate(messages):
         role = msg.get("role")
@@ -87,7 +69,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
             if text:
                 system.append({"type": "text", "text": text})
         elif role == "user":
-            add("user", _content_blocks(msg.get("content"), param))
+            append_turn(turns, "user", _content_blocks(msg.get("content"), param))
         elif role == "assistant":
             blocks = _content_blocks(msg.get("content"), param)
             for k, call in enumerate(msg.get("tool_calls") or []):
@@ -102,14 +84,14 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
                         ),
                     }
                 )
-            add("assistant", blocks)
+            append_turn(turns, "assistant", blocks)
         elif role == "tool":
             result = {
                 "type": "tool_result",
                 "tool_use_id": msg.get("tool_call_id"),
                 "content": text_of(msg.get("content")) or "",
             }
-            add("user", [result])
+            append_turn(turns, "user", [result])
         else:
             raise TranslationError(f"role {role!r} is not supported", f"messages[{i}].role")
     if turns and turns[0]["role"] != "user":
@@ -193,33 +175,17 @@ def from_response(obj: dict[str, Any], model: str) -> dict[str, Any]:
         if block.get("type") == "text":
             texts.append(block.get("text") or "")
         elif block.get("type") == "tool_use":
-            args = orjson.dumps(block.get("input") or {}).decode()
-            if block.get("name") == FORMAT_TOOL:
-                texts.append(args)
-            else:
-                calls.append(tool_call(block.get("id"), block.get("name"), args))
+            add_tool_use(texts, calls, block.get("id"), block.get("name"), block.get("input"))
     finish = FINISH.get(obj.get("stop_reason") or "end_turn", "stop")
-    if finish == "tool_calls" and not calls:
-        finish = "stop"
-    return completion(
-        model,
-        content="".join(texts) if texts or not calls else None,
-        tool_calls=calls,
-        finish_reason=finish,
-        usage=_usage(obj.get("usage") or {}),
-    )
+    return answer(model, texts, calls, finish, _usage(obj.get("usage") or {}))
 
 
-class StreamTranslator:
+class StreamTranslator(ToolCallStream):
     """Anthropic stream events in, OpenAI chunk dicts out (`feed` per event)."""
 
     def __init__(self, model: str) -> None:
-        self.out = ChunkWriter(model)
-        self.done = False
+        super().__init__(model)
         self._usage: dict[str, Any] = {}
-        # content block index -> OpenAI tool_calls index (None for the format tool)
-        self._tools: dict[int, int | None] = {}
-        self._finish = "stop"
 
     def feed(self, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         kind = data.get("type") or event
@@ -230,38 +196,19 @@ class StreamTranslator:
             block = data.get("content_block") or {}
             if block.get("type") != "tool_use":
                 return []
-            index = int(data.get("index", 0))
-            if block.get("name") == FORMAT_TOOL:
-                self._tools[index] = None
-                return []
-            position = sum(1 for v in self._tools.values() if v is not None)
-            self._tools[index] = position
-            call = tool_call(block.get("id"), block.get("name"), "")
-            return [self.out.chunk({"tool_calls": [{"index": position, **call}]})]
+            return self.start_tool(int(data.get("index", 0)), block.get("id"), block.get("name"))
         if kind == "content_block_delta":
             delta = data.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return [self.out.chunk({"content": delta.get("text") or ""})]
             if delta.get("type") == "input_json_delta":
                 piece = delta.get("partial_json") or ""
-                index = int(data.get("index", 0))
-                position = self._tools.get(index)
-                if position is None:
-                    return [self.out.chunk({"content": piece})] if piece else []
-                return [
-                    self.out.chunk(
-                        {"tool_calls": [{"index": position, "function": {"arguments": piece}}]}
-                    )
-                ]
+                return self.tool_delta(int(data.get("index", 0)), piece)
             return []
         if kind == "message_delta":
             self._usage.update(data.get("usage") or {})
             reason = (data.get("delta") or {}).get("stop_reason") or "end_turn"
-            finish = FINISH.get(reason, "stop")
-            if finish == "tool_calls" and not any(v is not None for v in self._tools.values()):
-                finish = "stop"
-            self._finish = finish
-            return [self.out.chunk({}, finish_reason=finish)]
+            return self.finish(FINISH.get(reason, "stop"))
         if kind == "message_stop":
             self.done = True
             return [self.out.usage(_usage(self._usage))]

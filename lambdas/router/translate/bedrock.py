@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from router.translate.common import (
     FORMAT_TOOL,
-    ChunkWriter,
+    ImageRef,
+    ToolCallStream,
     TranslationError,
-    completion,
+    add_tool_use,
+    answer,
+    append_turn,
+    content_parts,
     function_tools,
     max_tokens_of,
     parse_arguments,
-    parse_image_part,
     response_schema,
     stop_list,
     text_of,
-    tool_call,
     usage_obj,
 )
 
@@ -40,40 +40,22 @@ FINISH = {
 FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 
 
+def _image_block(ref: ImageRef) -> dict[str, Any]:
+    if ref.data is None:
+        raise TranslationError("Bedrock needs image bytes; the URL was not fetched", ref.param)
+    fmt = FORMATS.get(ref.media_type or "")
+    if fmt is None:
+        raise TranslationError(f"image type {ref.media_type} is not supported", ref.param)
+    return {"image": {"format": fmt, "source": {"bytes": ref.data}}}
+
+
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content or []):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"{param}[{j}]"
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                blocks.append({"text": part["text"]})
-        elif kind == "image_url":
-            ref = parse_image_part(part, where)
-            if ref.data is None:
-                raise TranslationError("Bedrock needs image bytes; the URL was not fetched", where)
-            fmt = FORMATS.get(ref.media_type or "")
-            if fmt is None:
-                raise TranslationError(f"image type {ref.media_type} is not supported", where)
-            blocks.append({"image": {"format": fmt, "source": {"bytes": ref.data}}})
-        else:
-            raise TranslationError(f"content part type {kind!r} is not supported", where)
-    return blocks
+    return content_parts(content, param, lambda t: {"text": t}, _image_block)
 
 
 def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
 
     for i, msg in enumerate(messages):
         role = msg.get("role")
@@ -82,7 +64,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
             if text := text_of(msg.get("content")):
                 system.append({"text": text})
         elif role == "user":
-            add("user", _blocks(msg.get("content"), param))
+            append_turn(turns, "user", _blocks(msg.get("content"), param))
         elif role == "assistant":
             blocks = _blocks(msg.get("content"), param)
             for k, call in enumerate(msg.get("tool_calls") or []):
@@ -97,13 +79,13 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
                         }
                     }
                 )
-            add("assistant", blocks)
+            append_turn(turns, "assistant", blocks)
         elif role == "tool":
             result = {
                 "toolUseId": msg.get("tool_call_id"),
                 "content": [{"text": text_of(msg.get("content")) or "(empty)"}],
             }
-            add("user", [{"toolResult": result}])
+            append_turn(turns, "user", [{"toolResult": result}])
         else:
             raise TranslationError(f"role {role!r} is not supported", f"messages[{i}].role")
     if turns and turns[0]["role"] != "user":
@@ -181,31 +163,17 @@ def from_response(resp: dict[str, Any], model: str) -> dict[str, Any]:
             texts.append(block["text"])
         elif "toolUse" in block:
             use = block["toolUse"]
-            args = orjson.dumps(use.get("input") or {}).decode()
-            if use.get("name") == FORMAT_TOOL:
-                texts.append(args)
-            else:
-                calls.append(tool_call(use.get("toolUseId"), use.get("name"), args))
+            add_tool_use(texts, calls, use.get("toolUseId"), use.get("name"), use.get("input"))
     finish = FINISH.get(resp.get("stopReason") or "end_turn", "stop")
-    if finish == "tool_calls" and not calls:
-        finish = "stop"
-    return completion(
-        model,
-        content="".join(texts) if texts or not calls else None,
-        tool_calls=calls,
-        finish_reason=finish,
-        usage=_usage(resp.get("usage") or {}),
-    )
+    return answer(model, texts, calls, finish, _usage(resp.get("usage") or {}))
 
 
-class StreamTranslator:
+class StreamTranslator(ToolCallStream):
     """ConverseStream events (boto3 dicts, one key each) in, OpenAI chunk dicts out."""
 
     def __init__(self, model: str) -> None:
-        self.out = ChunkWriter(model)
-        self.done = False
+        super().__init__(model)
         self.stopped = False
-        self._tools: dict[int, int | None] = {}
 
     def feed(self, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         if event == "messageStart":
@@ -215,34 +183,18 @@ class StreamTranslator:
             if not use:
                 return []
             index = int(data.get("contentBlockIndex", 0))
-            if use.get("name") == FORMAT_TOOL:
-                self._tools[index] = None
-                return []
-            position = sum(1 for v in self._tools.values() if v is not None)
-            self._tools[index] = position
-            call = tool_call(use.get("toolUseId"), use.get("name"), "")
-            return [self.out.chunk({"tool_calls": [{"index": position, **call}]})]
+            return self.start_tool(index, use.get("toolUseId"), use.get("name"))
         if event == "contentBlockDelta":
             delta = data.get("delta") or {}
             if "text" in delta:
                 return [self.out.chunk({"content": delta["text"]})]
             if "toolUse" in delta:
                 piece = delta["toolUse"].get("input") or ""
-                position = self._tools.get(int(data.get("contentBlockIndex", 0)))
-                if position is None:
-                    return [self.out.chunk({"content": piece})] if piece else []
-                return [
-                    self.out.chunk(
-                        {"tool_calls": [{"index": position, "function": {"arguments": piece}}]}
-                    )
-                ]
+                return self.tool_delta(int(data.get("contentBlockIndex", 0)), piece)
             return []
         if event == "messageStop":
             self.stopped = True
-            finish = FINISH.get(data.get("stopReason") or "end_turn", "stop")
-            if finish == "tool_calls" and not any(v is not None for v in self._tools.values()):
-                finish = "stop"
-            return [self.out.chunk({}, finish_reason=finish)]
+            return self.finish(FINISH.get(data.get("stopReason") or "end_turn", "stop"))
         if event == "metadata":
             self.done = True
             return [self.out.usage(_usage(data.get("usage") or {}))]

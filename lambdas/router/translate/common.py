@@ -6,6 +6,7 @@ import base64
 import binascii
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,30 @@ def parse_image_part(part: dict[str, Any], param: str) -> ImageRef:
     if not url.startswith("https://"):
         raise TranslationError("image URLs must be https:// or data: URLs", param)
     return ImageRef(param=param, url=url)
+
+
+def content_parts(
+    content: Any,
+    param: str,
+    text_part: Callable[[str], dict[str, Any]],
+    image_part: Callable[[ImageRef], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A message content as provider parts; the callbacks give each provider's spelling."""
+    # Validation and error locations stay in one place so every provider rejects alike.
+    if isinstance(content, str):
+        return [text_part(content)] if content else []
+    parts: list[dict[str, Any]] = []
+    for j, part in enumerate(content or []):
+        kind = part.get("type") if isinstance(part, dict) else None
+        where = f"{param}[{j}]"
+        if kind in ("text", "input_text"):
+            if part.get("text"):
+                parts.append(text_part(part["text"]))
+        elif kind == "image_url":
+            parts.append(image_part(parse_image_part(part, where)))
+        else:
+            raise TranslationError(f"content part type {kind!r} is not supported", where)
+    return parts
 
 
 def text_of(content: Any) -> str:
@@ -211,3 +236,84 @@ def sse(obj: dict[str, Any]) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
+
+
+def settle_finish(finish: str, has_calls: bool) -> str:
+    """`tool_calls` only when a caller-visible call was made."""
+    # The format tool is forced but hidden, so providers report tool use for a plain answer.
+    if finish == "tool_calls" and not has_calls:
+        return "stop"
+    return finish
+
+
+def add_tool_use(
+    texts: list[str], calls: list[dict[str, Any]], call_id: Any, name: Any, arguments: Any
+) -> None:
+    """File one tool use of a whole response as a call, or as text if it is the format tool."""
+    args = orjson.dumps(arguments or {}).decode()
+    if name == FORMAT_TOOL:
+        texts.append(args)
+    else:
+        calls.append(tool_call(call_id, name, args))
+
+
+def answer(
+    model: str,
+    texts: list[str],
+    calls: list[dict[str, Any]],
+    finish: str,
+    usage: dict[str, Any],
+) -> dict[str, Any]:
+    """The completion for collected texts and calls; content is null only for a pure call."""
+    return completion(
+        model,
+        content="".join(texts) if texts or not calls else None,
+        tool_calls=calls,
+        finish_reason=settle_finish(finish, bool(calls)),
+        usage=usage,
+    )
+
+
+class ToolCallStream:
+    """Chunk state shared by translators whose streams open and extend tool-use blocks."""
+
+    def __init__(self, model: str) -> None:
+        self.out = ChunkWriter(model)
+        self.done = False
+        # content block index -> OpenAI tool_calls index (None for the format tool)
+        self._tools: dict[int, int | None] = {}
+
+    def start_tool(self, index: int, call_id: Any, name: Any) -> list[dict[str, Any]]:
+        if name == FORMAT_TOOL:
+            self._tools[index] = None
+            return []
+        position = sum(1 for v in self._tools.values() if v is not None)
+        self._tools[index] = position
+        call = tool_call(call_id, name, "")
+        return [self.out.chunk({"tool_calls": [{"index": position, **call}]})]
+
+    def tool_delta(self, index: int, piece: str) -> list[dict[str, Any]]:
+        position = self._tools.get(index)
+        if position is None:
+            # The format tool's input is the answer itself, so it streams as content.
+            return [self.out.chunk({"content": piece})] if piece else []
+        return [
+            self.out.chunk({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
+        ]
+
+    def finish(self, finish: str) -> list[dict[str, Any]]:
+        has_calls = any(v is not None for v in self._tools.values())
+        return [self.out.chunk({}, finish_reason=settle_finish(finish, has_calls))]
+
+
+def append_turn(
+    turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]], key: str = "content"
+) -> None:
+    """Add `items` as a `role` turn, merging into the last turn if it has the same role."""
+    # Turn-based providers reject two consecutive turns of one role.
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})

@@ -16,12 +16,14 @@ import orjson
 
 from router.translate.common import (
     ChunkWriter,
+    ImageRef,
     TranslationError,
+    append_turn,
     completion,
+    content_parts,
     function_tools,
     max_tokens_of,
     new_id,
-    parse_image_part,
     response_schema,
     stop_list,
     text_of,
@@ -89,31 +91,14 @@ def gemini_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) ->
     return out
 
 
+def _inline_image(ref: ImageRef) -> dict[str, Any]:
+    if ref.data is None:
+        raise TranslationError("Gemini needs image bytes; the URL was not fetched", ref.param)
+    return {"inlineData": {"mimeType": ref.media_type, "data": base64.b64encode(ref.data).decode()}}
+
+
 def _parts(content: Any, param: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    parts: list[dict[str, Any]] = []
-    for j, part in enumerate(content or []):
-        kind = part.get("type") if isinstance(part, dict) else None
-        where = f"{param}[{j}]"
-        if kind in ("text", "input_text"):
-            if part.get("text"):
-                parts.append({"text": part["text"]})
-        elif kind == "image_url":
-            ref = parse_image_part(part, where)
-            if ref.data is None:
-                raise TranslationError("Gemini needs image bytes; the URL was not fetched", where)
-            parts.append(
-                {
-                    "inlineData": {
-                        "mimeType": ref.media_type,
-                        "data": base64.b64encode(ref.data).decode(),
-                    }
-                }
-            )
-        else:
-            raise TranslationError(f"content part type {kind!r} is not supported", where)
-    return parts
+    return content_parts(content, param, lambda t: {"text": t}, _inline_image)
 
 
 def _tool_response(content: Any) -> dict[str, Any]:
@@ -130,14 +115,6 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-
     for i, msg in enumerate(messages):
         role = msg.get("role")
         param = f"messages[{i}].content"
@@ -145,7 +122,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
             if text := text_of(msg.get("content")):
                 system.append({"text": text})
         elif role == "user":
-            add("user", _parts(msg.get("content"), param))
+            append_turn(contents, "user", _parts(msg.get("content"), param), key="parts")
         elif role == "assistant":
             parts = _parts(msg.get("content"), param)
             for k, call in enumerate(msg.get("tool_calls") or []):
@@ -157,7 +134,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
                         "tool call arguments are not JSON", f"messages[{i}].tool_calls[{k}]"
                     ) from None
                 parts.append({"functionCall": {"name": fn.get("name"), "args": args}})
-            add("model", parts)
+            append_turn(contents, "model", parts, key="parts")
         elif role == "tool":
             name = names.get(str(msg.get("tool_call_id")))
             if name is None:
@@ -165,7 +142,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
                     "tool message answers no earlier tool call", f"messages[{i}].tool_call_id"
                 )
             response = {"name": name, "response": _tool_response(msg.get("content"))}
-            add("user", [{"functionResponse": response}])
+            append_turn(contents, "user", [{"functionResponse": response}], key="parts")
         else:
             raise TranslationError(f"role {role!r} is not supported", f"messages[{i}].role")
     return system, contents

@@ -133,3 +133,8 @@ def check_buffered_body(body: bytes) -> dict[str, Any]:
     if "error" in obj:
         raise UpstreamFailure(STREAM_ERROR, "upstream reported an error with status 200")
     return obj
+
+
+def upstream_model(instance: Instance, body: Mapping[str, Any]) -> str:
+    """The provider's model id: the body's own, else the instance's tag or routed name."""
+    return str(body.get("model") or instance.tags.get("upstream_model") or instance.model)

@@ -31,6 +31,7 @@ from router.upstream.base import (
     StreamReply,
     Timeouts,
     UpstreamFailure,
+    upstream_model,
 )
 from router.upstream.images import ImageError, ImageFetcher, inline_remote_images
 from router.upstream.provider_http import client_error
@@ -120,7 +121,7 @@ class BedrockClient:
         import os
 
         body = orjson.loads(payload)
-        model = str(body.get("model") or instance.tags.get("upstream_model") or instance.model)
+        model = upstream_model(instance, body)
         region = (
             instance.tags.get("region")
             or self._region

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from router.upstream.base import CONN_REFUSED, BufferedReply, StreamReply, Timeouts, UpstreamFailure
+from router.upstream.base import BufferedReply, StreamReply, Timeouts
 from router.upstream.credentials import Credentials
 from router.upstream.openai_http import OpenAIHTTPClient
+from router.upstream.reply_failures import resolve_access
 from routing.instances import Instance
 
 AZURE_API_VERSION = "2024-10-21"
@@ -36,9 +37,7 @@ class OpenAICompatibleClient:
         timeouts: Timeouts,
     ) -> BufferedReply | StreamReply:
         provider = instance.tags.get("provider", "openai")
-        access = self._credentials.resolve(provider, instance.tags, instance.endpoint)
-        if not access.base_url:
-            raise UpstreamFailure(CONN_REFUSED, f"no base URL configured for {provider}")
+        access = resolve_access(self._credentials, provider, instance)
         tail = path.removeprefix("/v1")
         headers: dict[str, str] = {}
         if self._azure:

@@ -28,6 +28,7 @@ from router.upstream.base import (
     check_first_event,
 )
 from router.upstream.ratelimit_headers import ratelimit_reset
+from router.upstream.reply_failures import first_reply_failures
 from routing.instances import Instance
 from routing.retry import parse_retry_after
 
@@ -112,7 +113,7 @@ class OpenAIHTTPClient:
         except aiohttp.ClientResponseError:
             raise UpstreamFailure(MALFORMED, "invalid HTTP response") from None
 
-        try:
+        with first_reply_failures(resp):
             if resp.status >= 500 or resp.status == 429:
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
                 if retry_after is None:
@@ -131,15 +132,6 @@ class OpenAIHTTPClient:
             if not first:
                 raise UpstreamFailure(MALFORMED, "stream ended before its first event")
             check_first_event(first)
-        except UpstreamFailure:
-            resp.close()
-            raise
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            resp.close()
-            raise UpstreamFailure(TIMEOUT_FIRST_BYTE, "no reply in time") from None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-            resp.close()
-            raise UpstreamFailure(CONN_RESET, "connection dropped before a reply") from None
 
         async def close() -> None:
             resp.close()

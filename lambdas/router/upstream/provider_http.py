@@ -31,9 +31,11 @@ from router.upstream.base import (
     StreamReply,
     Timeouts,
     UpstreamFailure,
+    upstream_model,
 )
 from router.upstream.credentials import Credentials, ProviderAccess
 from router.upstream.images import ImageError, ImageFetcher, inline_remote_images
+from router.upstream.reply_failures import first_reply_failures, resolve_access
 from router.upstream.sse_lines import EventTooLarge, SSEEvent, read_event
 from routing.instances import Instance
 
@@ -102,11 +104,9 @@ class TranslatingHTTPClient:
         timeouts: Timeouts,
     ) -> BufferedReply | StreamReply:
         body = orjson.loads(payload)
-        model = str(body.get("model") or instance.tags.get("upstream_model") or instance.model)
+        model = upstream_model(instance, body)
         provider = instance.tags.get("provider", self._protocol.provider)
-        access = self._credentials.resolve(provider, instance.tags, instance.endpoint)
-        if not access.base_url:
-            raise UpstreamFailure(CONN_REFUSED, f"no base URL configured for {provider}")
+        access = resolve_access(self._credentials, provider, instance)
         try:
             if self._protocol.needs_image_bytes:
                 body = await inline_remote_images(body, self._images)
@@ -120,7 +120,7 @@ class TranslatingHTTPClient:
             sock_read=timeouts.first_byte,
         )
         resp = await self._post(url, headers, data, timeout)
-        try:
+        with first_reply_failures(resp):
             if resp.status in OVERLOADED or resp.status >= 500:
                 raw = await resp.read()
                 retry_after = self._protocol.retry_after(resp.headers, raw)
@@ -155,15 +155,6 @@ class TranslatingHTTPClient:
                 raise UpstreamFailure(MALFORMED, "stream ended before its first event") from None
             except TimeoutError:
                 raise UpstreamFailure(TIMEOUT_FIRST_BYTE, "no first event in time") from None
-        except UpstreamFailure:
-            resp.close()
-            raise
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            resp.close()
-            raise UpstreamFailure(TIMEOUT_FIRST_BYTE, "no reply in time") from None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-            resp.close()
-            raise UpstreamFailure(CONN_RESET, "connection dropped before a reply") from None
 
         async def close() -> None:
             await events.aclose()
