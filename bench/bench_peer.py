@@ -234,6 +234,8 @@ def bench_catalog(path: Path) -> None:
                     }
                 ],
                 "accounts": {"limits": {"demo": {}, "registered": HIGH, "admin": {}}},
+                # The mock joins through registration after start-up, as a container would.
+                "readiness": {"models": []},
             }
         )
     )
