@@ -10,6 +10,7 @@ as does an instance endpoint when one is configured.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -118,8 +119,6 @@ class BedrockClient:
         stream: bool,
         timeouts: Timeouts,
     ) -> BufferedReply | StreamReply:
-        import os
-
         body = orjson.loads(payload)
         model = upstream_model(instance, body)
         region = (
