@@ -42,7 +42,8 @@ def console_host(config: StageConfig) -> str:
 
 
 def content_security_policy(api_origins: list[str], cognito_origin: str) -> str:
-    connect = " ".join(["'self'", *api_origins])
+    # The hosted UI's token endpoint is fetched by the page (PKCE code exchange).
+    connect = " ".join(["'self'", *api_origins, cognito_origin])
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"connect-src {connect}; base-uri 'none'; form-action 'self' {cognito_origin}; "
@@ -138,7 +139,8 @@ class ConsoleStack(cdk.Stack):
             generate_secret=False,
             auth_flows=cognito.AuthFlow(user_srp=True),
             o_auth=cognito.OAuthSettings(
-                flows=cognito.OAuthFlows(implicit_code_grant=True, authorization_code_grant=True),
+                # Authorization code with PKCE only: no token ever rides in a URL fragment.
+                flows=cognito.OAuthFlows(implicit_code_grant=False, authorization_code_grant=True),
                 scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
                 callback_urls=[f"{origin}/ui/", f"{origin}/ui/admin"],
                 logout_urls=[f"{origin}/ui/"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -14,6 +15,7 @@ from accounts.errors import NotFound
 from accounts.price_book import PriceBook
 from accounts.pricing import Price, to_nano
 from accounts.redis_guard import REDIS_DOWN
+from accounts.self_store import KeyLimitReached, NewKeyRow, SelfServiceStore
 from accounts.spend import SpendGuard
 from accounts.store import AccountsStore
 from accounts.tiers import TIERS, Tier
@@ -37,6 +39,7 @@ class AdminOps:
         self.spend = spend
         self.prices = prices
         self._pepper = pepper
+        self.own = SelfServiceStore(store.engine)
 
     async def create_user(self, name: str, tier: Tier = "registered") -> str:
         if tier not in TIERS:
@@ -72,6 +75,70 @@ class AdminOps:
         self.key_cache.invalidate(prefix)
         log.info("revoked API key %s (found=%s)", prefix, revoked)
         return revoked
+
+    async def create_own_key(
+        self,
+        user_id: str,
+        scopes: tuple[str, ...],
+        name: str | None,
+        expires_at: datetime | None,
+        max_active: int,
+    ) -> str | None:
+        """A user's own new key (their tier, these scopes), or None when they hold `max_active`."""
+        new = keylib.generate()
+        row = NewKeyRow(
+            user_id,
+            new.prefix,
+            keylib.hash_secret(self._pepper, new.secret),
+            scopes,
+            name,
+            expires_at,
+        )
+        try:
+            await self.own.insert_key_within_limit(row, max_active)
+        except KeyLimitReached:
+            return None
+        self.key_cache.invalidate(new.prefix)
+        log.info("user %s created API key %s", user_id, new.prefix)
+        return new.full
+
+    async def revoke_own_key(self, user_id: str, prefix: str) -> bool:
+        """Revoke a key only if it is this user's; other processes follow within the TTL."""
+        revoked = await self.own.revoke_own_key(user_id, prefix)
+        self.key_cache.invalidate(prefix)
+        log.info("user %s revoked API key %s (found=%s)", user_id, prefix, revoked)
+        return revoked
+
+    async def list_users(self, limit: int, offset: int, now: datetime) -> dict[str, Any]:
+        """A page of every user, whether or not they have usage, with keys, budget and spend."""
+        rows, total = await self.own.users_page(limit, offset)
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        spend = await self.own.spend_by_user([r["id"] for r in rows], start)
+        data = []
+        for r in rows:
+            all_time, month = spend.get(r["id"], (Decimal(0), Decimal(0)))
+            spent = month if r["budget_period"] == "monthly" else all_time
+            data.append(
+                {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "tier": r["tier"],
+                    "created_at": r["created_at"],
+                    "disabled": r["disabled"],
+                    "keys": int(r["keys"]),
+                    "budget_usd": r["budget_usd"],
+                    "budget_period": r["budget_period"],
+                    "spent_usd": str(spent.normalize()) if spent else "0",
+                }
+            )
+        following = offset + len(rows)
+        return {
+            "data": data,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": following if following < total else None,
+        }
 
     async def set_budget(self, user_id: str, usd: Decimal, period: str = "total") -> None:
         if not await self.store.user_exists(user_id):

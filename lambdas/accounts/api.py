@@ -1,4 +1,5 @@
-"""FastAPI routes for admin accounts, usage and model reports, feedback and conversation history.
+"""FastAPI routes for admin accounts, usage and model reports, feedback and conversation history
+(self-service keys and budget, and the user directory, are added from `accounts.self_routes`).
 
 The router app mounts `build_router(service, require)`; `require(scope)` returns the
 dependency that yields the `Caller` once it holds that scope (`router.authz.require_scope`),
@@ -24,6 +25,7 @@ from accounts.errors import AccountsError, AccountsUnavailable, BadRequest, Forb
 from accounts.feedback import VALID_SCORES
 from accounts.model_reports import ReportWindow, report_csv
 from accounts.scopes import SCOPES, Scope, invalid_scopes
+from accounts.self_routes import add_self_routes
 from accounts.service import AccountsService
 from accounts.store import UsageFilter
 from accounts.tiers import Caller, Tier
@@ -228,6 +230,7 @@ def build_router(
         await svc(request).delete_conversation(_user_of(caller), _uuid(conversation_id))
         return {"id": conversation_id, "deleted": True}
 
+    add_self_routes(router, svc, require, guarded)  # /v1/keys, /v1/budget, GET /admin/users
     return router
 
 

@@ -40,6 +40,8 @@ api_keys = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+    # What the user called the key (migration 0005_key_names); NULL for older keys.
+    sa.Column("name", sa.Text, nullable=True),
     sa.Index("api_keys_user_id", "user_id"),
 )
 

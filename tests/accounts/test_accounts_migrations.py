@@ -13,7 +13,7 @@ EXPECTED = {"users", "api_keys", "usage_ledger", "budgets", "prices", "conversat
 EXPECTED |= {"stored_responses"}
 # Ratings (migration 0004_feedback).
 EXPECTED |= {"feedback"}
-HEAD = "0004_feedback"
+HEAD = "0005_key_names"
 
 
 def _tables(url: str) -> set[str]:

@@ -76,6 +76,9 @@ def test_pages_get_a_strict_csp_that_allows_only_the_api(templates) -> None:
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
     assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
     assert f"https://{stage['domain_name']}" in csp
+    # The page exchanges the PKCE code at the hosted UI's /oauth2/token itself.
+    connect = next(d for d in csp.split(";") if d.strip().startswith("connect-src"))
+    assert ".amazoncognito.com" in connect
 
 
 def test_cognito_pool_verifies_email_has_hosted_ui_and_an_admin_group(templates) -> None:
@@ -88,6 +91,10 @@ def test_cognito_pool_verifies_email_has_hosted_ui_and_an_admin_group(templates)
     client = _of(console, "AWS::Cognito::UserPoolClient")[0]
     zone = _stage()["hosted_zone_name"]
     assert f"https://console.{zone}/ui/" in client["CallbackURLs"]
+    # Authorization code grant (the console adds PKCE), never the implicit grant; no secret.
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert client.get("GenerateSecret", False) is False
 
 
 def test_the_router_allows_only_the_console_origin_and_trusts_the_pool(templates) -> None:
