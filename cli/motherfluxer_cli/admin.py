@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 from urllib.parse import quote
 
+from motherfluxer_cli import account
 from motherfluxer_cli.client import USAGE, Client, CliError
 from motherfluxer_cli.output import emit_json, table
 
@@ -18,6 +19,16 @@ INSTANCE_COLUMNS = (
     ("in_flight", "IN FLIGHT"),
     ("heartbeat_age_s", "HEARTBEAT AGE S"),
     ("latency_ewma_ms", "LATENCY MS"),
+)
+USER_COLUMNS = (
+    ("id", "USER"),
+    ("name", "NAME"),
+    ("tier", "TIER"),
+    ("created_at", "CREATED"),
+    ("keys", "KEYS"),
+    ("budget_usd", "BUDGET USD"),
+    ("budget_period", "PERIOD"),
+    ("spent_usd", "SPENT USD"),
 )
 GROUP_COLUMNS = (
     ("requests", "REQUESTS"),
@@ -41,16 +52,30 @@ def users(client: Client, args: argparse.Namespace) -> None:
         res = client.call("POST", "/admin/users", {"name": args.name, "tier": args.tier}).data
         _show(args, res, f"created user {args.name} ({args.tier}): {res['user_id']}")
         return
-    # The API has no user directory; the ledger knows every user who has made a request.
-    rows = client.get("/admin/usage", limit=1)["by_user"]
-    _show(
-        args,
-        rows,
-        table(rows, (("user_id", "USER (with usage)"), *GROUP_COLUMNS)),
-    )
+    rows, offset = [], args.offset
+    while True:
+        page = client.get("/admin/users", limit=args.limit, offset=offset)
+        rows += page["data"]
+        offset = page["next_offset"]
+        if not args.all or offset is None:
+            break
+    _show(args, rows, table(rows, USER_COLUMNS) + _more(page, args.all))
+
+
+def _more(page: dict[str, Any], everything: bool) -> str:
+    if everything or page["next_offset"] is None:
+        return f"\n({page['total']} users)"
+    return f"\n({page['total']} users; more with --offset {page['next_offset']} or --all)"
 
 
 def keys(client: Client, args: argparse.Namespace) -> None:
+    if account.wants_own_keys(args) or (
+        args.action == "revoke" and account.is_user_credential(client.key)
+    ):
+        {"list": account.list_keys, "create": account.create_key, "revoke": account.revoke_key}[
+            args.action
+        ](client, args)
+        return
     if args.action == "create":
         body: dict[str, Any] = {"scopes": args.scope or []}
         if args.tier:
@@ -65,6 +90,9 @@ def keys(client: Client, args: argparse.Namespace) -> None:
 
 
 def budget(client: Client, args: argparse.Namespace) -> None:
+    if args.action == "show":
+        account.show_budget(client, args)
+        return
     body = {"usd": args.usd, "period": args.period}
     res = client.call("PUT", f"/admin/users/{quote(args.user_id)}/budget", body).data
     _show(args, res, f"budget for {args.user_id}: ${res['usd']} ({res['period']})")

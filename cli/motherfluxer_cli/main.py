@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from motherfluxer_cli import __version__, admin
+from motherfluxer_cli import __version__, account, admin
 from motherfluxer_cli.chat import request_for, run_chat
 from motherfluxer_cli.client import (
     FAILED,
@@ -69,25 +69,32 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("config", nargs="*", type=Path, help="files (default: local catalog, cdk.json)")
     _add(sub, "doctor", help="is every component reachable, every model ready, keys valid?")
 
-    u = _add(sub, "users", help="create users, list users with usage")
+    u = _add(sub, "users", help="create users, list every user")
     us = u.add_subparsers(dest="action", required=True)
     uc = _add(us, "create")
     uc.add_argument("name")
     uc.add_argument("--tier", choices=("registered", "admin"), default="registered")
-    _add(us, "list")
+    ul = _add(us, "list")
+    ul.add_argument("--limit", type=int, default=100, help="users per page (1-500)")
+    ul.add_argument("--offset", type=int, default=0)
+    ul.add_argument("--all", action="store_true", help="every page")
 
-    k = _add(sub, "keys", help="create and revoke API keys")
+    k = _add(sub, "keys", help="list, create and revoke API keys (your own, or as admin)")
     ks = k.add_subparsers(dest="action", required=True)
-    kc = _add(ks, "create")
-    kc.add_argument("user_id")
+    _add(ks, "list", help="your own keys (any user's key will do)")
+    kc = _add(ks, "create", help="a key for USER_ID (admin), or for yourself without it")
+    kc.add_argument("user_id", nargs="?")
+    kc.add_argument("--name", help="a label for your own key")
     kc.add_argument("--tier", choices=("registered", "admin"))
     kc.add_argument("--scope", action="append")
     kc.add_argument("--expires", help="ISO 8601 expiry time")
-    kr = _add(ks, "revoke")
+    kr = _add(ks, "revoke", help="as admin any key; with a user's key (or --mine) your own")
     kr.add_argument("prefix")
+    kr.add_argument("--mine", action="store_true", help="one of your own keys")
 
-    b = _add(sub, "budget", help="set a user's budget")
+    b = _add(sub, "budget", help="set a user's budget, or show your own")
     bs = b.add_subparsers(dest="action", required=True)
+    _add(bs, "show", help="your own budget, spend and reset")
     bset = _add(bs, "set")
     bset.add_argument("user_id")
     bset.add_argument("usd")
@@ -192,6 +199,13 @@ def _chat(args: argparse.Namespace, client: Client) -> int:
     return OK
 
 
+def _acts_on_own_account(args: argparse.Namespace) -> bool:
+    """Commands a user's key runs for itself: they look for the user's key first."""
+    if args.command == "keys":
+        return account.wants_own_keys(args)
+    return args.command == "budget" and args.action == "show"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -200,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = resolve_url(args.url)
         if args.command == "doctor":
             return _doctor(args, url)
-        admin_cmd = args.command in ADMIN_COMMANDS
+        admin_cmd = args.command in ADMIN_COMMANDS and not _acts_on_own_account(args)
         client = Client(url, resolve_key(args.key, url, admin=admin_cmd), args.timeout)
         if args.command == "chat":
             return _chat(args, client)
