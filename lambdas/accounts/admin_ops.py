@@ -109,9 +109,11 @@ class AdminOps:
         log.info("user %s revoked API key %s (found=%s)", user_id, prefix, revoked)
         return revoked
 
-    async def list_users(self, limit: int, offset: int, now: datetime) -> dict[str, Any]:
+    async def list_users(
+        self, limit: int, offset: int, now: datetime, newest_first: bool = False
+    ) -> dict[str, Any]:
         """A page of every user, whether or not they have usage, with keys, budget and spend."""
-        rows, total = await self.own.users_page(limit, offset)
+        rows, total = await self.own.users_page(limit, offset, newest_first)
         start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         spend = await self.own.spend_by_user([r["id"] for r in rows], start)
         data = []

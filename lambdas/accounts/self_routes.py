@@ -112,5 +112,7 @@ def add_self_routes(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        newest_first: bool = False,
     ) -> Any:
-        return await svc(request).admin.list_users(limit, offset, datetime.now(UTC))
+        now = datetime.now(UTC)
+        return await svc(request).admin.list_users(limit, offset, now, newest_first)

@@ -106,9 +106,11 @@ class SelfServiceStore:
             )
         return result.rowcount > 0
 
-    async def users_page(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """One page of every user (oldest first) with active key counts and budgets; and the
-        total number of users."""
+    async def users_page(
+        self, limit: int, offset: int, newest_first: bool = False
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of every user (oldest first unless asked) with active key counts and
+        budgets; and the total number of users."""
         keys = (
             sa.select(api_keys.c.user_id, sa.func.count().label("keys"))
             .where(_active())
@@ -128,7 +130,13 @@ class SelfServiceStore:
             )
             .outerjoin(keys, keys.c.user_id == users.c.id)
             .outerjoin(budgets, budgets.c.user_id == users.c.id)
-            .order_by(users.c.created_at, users.c.id)
+            .order_by(
+                *(
+                    (users.c.created_at.desc(), users.c.id.desc())
+                    if newest_first
+                    else (users.c.created_at, users.c.id)
+                )
+            )
             .limit(limit)
             .offset(offset)
         )

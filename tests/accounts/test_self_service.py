@@ -248,6 +248,8 @@ async def test_admin_user_directory_lists_everyone_with_keys_budget_and_spend(
     assert by_id[busy]["created_at"]
     rest = (await http.get("/admin/users", params={"offset": 2}, headers=ADMIN)).json()
     assert [u["id"] for u in rest["data"]] == [third] and rest["next_offset"] is None
+    newest = await http.get("/admin/users", params={"newest_first": "true"}, headers=ADMIN)
+    assert [u["name"] for u in newest.json()["data"]] == ["third", "busy", "quiet"]
 
     assert (await http.get("/admin/users", headers=bearer(key))).status_code == 403
     assert (await http.get("/admin/users")).status_code == 401

@@ -10,7 +10,11 @@ import pytest
 
 from motherfluxer_cli import client as cli_client
 from motherfluxer_cli.main import main
-from tests.console.conftest import cognito_pool, console_stack  # noqa: F401 - same fixtures
+from tests.console.conftest import (  # noqa: F401 - same fixtures
+    cognito_pool,
+    console_stack,
+    hosted_ui,
+)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import pytest
 from devstack.procs import free_port
 from devstack.stack import EmbeddedStack, StackOptions
 from tests.console.cognito_pool import LocalPool
+from tests.console.hosted_ui import HostedUi
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "console"
@@ -50,19 +51,26 @@ def cognito_pool() -> Iterator[LocalPool]:
 
 
 @pytest.fixture(scope="session")
+def hosted_ui(cognito_pool: LocalPool) -> Iterator[HostedUi]:
+    with HostedUi(cognito_pool) as ui:
+        yield ui
+
+
+@pytest.fixture(scope="session")
 def console_stack(
-    tmp_path_factory: pytest.TempPathFactory, cognito_pool: LocalPool
+    tmp_path_factory: pytest.TempPathFactory, cognito_pool: LocalPool, hosted_ui: HostedUi
 ) -> Iterator[EmbeddedStack]:
     # Two instances per model of the echo backend (real model servers, started in a second),
     # so draining one never takes a model down, plus a v2 of each for the rollout pages.
-    # The router also trusts the local "Cognito" pool, whose JWKS is served on loopback.
+    # The router also trusts the local "Cognito" pool, whose JWKS is served on loopback, and
+    # the console signs in through its stand-in hosted UI (PKCE).
     options = StackOptions(
         data_dir=tmp_path_factory.mktemp("console-stack"),
         port=free_port(),
         instances_per_model=2,
         health_interval_s=1.0,
         model_env={"MODEL_BACKEND": "echo"},
-        router_env=cognito_pool.router_env(),
+        router_env={**cognito_pool.router_env(), **hosted_ui.router_env()},
     )
     with EmbeddedStack(options) as running:
         running.start_model_server("tiny-chat", "v2", 0)

@@ -32,8 +32,18 @@ TYPES = {
 }
 
 
-def content_security_policy(api_origin: str = "") -> str:
-    connect = "'self'" + (f" {api_origin}" if api_origin else "")
+def hosted_ui_origin(domain: str) -> str:
+    """Where Cognito's hosted UI lives: a bare domain means https (a full origin is kept)."""
+    domain = domain.strip().rstrip("/")
+    if not domain:
+        return ""
+    return domain if domain.startswith(("https://", "http://")) else f"https://{domain}"
+
+
+def content_security_policy(api_origin: str = "", cognito_origin: str = "") -> str:
+    # The page itself exchanges the PKCE code at the hosted UI's /oauth2/token.
+    extra = [o for o in (api_origin, cognito_origin) if o]
+    connect = " ".join(["'self'", *extra])
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"connect-src {connect}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -84,7 +94,8 @@ def _static_response(relative: str) -> Response:
     }
     if target.suffix == ".html":
         headers["Content-Security-Policy"] = content_security_policy(
-            os.environ.get("MOTHERFLUXER_CONSOLE_API_BASE", "")
+            os.environ.get("MOTHERFLUXER_CONSOLE_API_BASE", ""),
+            hosted_ui_origin(os.environ.get("MOTHERFLUXER_COGNITO_DOMAIN", "")),
         )
         headers["X-Frame-Options"] = "DENY"
     return Response(target.read_bytes(), media_type=media, headers=headers)

@@ -2,7 +2,7 @@
 import { api, el, fmtUsd, kindOfKey, loadConfig, notice, renderSignin, state, tabs } from "./api.js";
 import { barChart, bucketize } from "./chart.js";
 
-const session = { users: [], timer: null, tab: "instances", watching: null };
+const session = { usersOffset: 0, timer: null, tab: "instances", watching: null };
 
 function needAdmin() {
   if (kindOfKey(state.key) === "admin" || kindOfKey(state.key) === "cognito") return true;
@@ -89,23 +89,52 @@ async function renderRollouts() {
 }
 
 // -- users, keys, budgets -------------------------------------------------------------------
-function renderUsers() {
-  document.querySelector("#users-table tbody").replaceChildren(...session.users.map((u) =>
-    el("tr", { "data-user": u.user_id }, el("td", {}, u.name), el("td", {}, u.user_id), el("td", {}, u.tier), el("td", {}, u.keys.join(", ")))));
+const USERS_PAGE = 20;
+
+function pickUser(id) {
+  document.getElementById("key-user").value = id;
+  document.getElementById("budget-user").value = id;
+}
+
+// Every user, newest first, whether or not they have used the API (GET /admin/users).
+async function renderUsers() {
+  if (!needAdmin()) return;
+  let page;
+  try {
+    page = await api(`/admin/users?limit=${USERS_PAGE}&offset=${session.usersOffset}&newest_first=true`);
+  } catch (err) { shout(err); return; }
+  document.querySelector("#users-table tbody").replaceChildren(...page.data.map((u) =>
+    el("tr", { "data-user": u.id },
+      el("td", {}, u.name), el("td", {}, el("code", {}, u.id)), el("td", {}, u.tier), el("td", {}, new Date(u.created_at).toLocaleString()),
+      el("td", { "data-field": "keys" }, u.keys),
+      el("td", { "data-field": "budget" }, u.budget_usd === null ? "—" : `${fmtUsd(u.budget_usd)} (${u.budget_period})`),
+      el("td", { "data-field": "spent" }, fmtUsd(u.spent_usd)),
+      el("td", {}, el("button", { type: "button", class: "pick", onclick: () => pickUser(u.id) }, "Select")))));
+  const last = session.usersOffset + page.data.length;
+  document.getElementById("users-count").textContent = page.total ? `${session.usersOffset + 1}–${last} of ${page.total}` : "no users yet";
+  document.getElementById("users-prev").disabled = session.usersOffset === 0;
+  document.getElementById("users-next").disabled = page.next_offset === null;
 }
 
 function initUsers() {
+  document.getElementById("users-prev").addEventListener("click", () => {
+    session.usersOffset = Math.max(0, session.usersOffset - USERS_PAGE);
+    renderUsers();
+  });
+  document.getElementById("users-next").addEventListener("click", () => {
+    session.usersOffset += USERS_PAGE;
+    renderUsers();
+  });
   document.getElementById("user-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const name = document.getElementById("user-name").value.trim();
     const tier = document.getElementById("user-tier").value;
     try {
       const res = await api("/admin/users", { method: "POST", body: { name, tier } });
-      session.users.push({ name, tier, user_id: res.user_id, keys: [] });
-      document.getElementById("key-user").value = res.user_id;
-      document.getElementById("budget-user").value = res.user_id;
+      pickUser(res.user_id);
       notice(`Created user ${name} (${res.user_id})`);
-      renderUsers();
+      session.usersOffset = 0;
+      await renderUsers();
     } catch (err) { shout(err); }
   });
   document.getElementById("key-form").addEventListener("submit", async (ev) => {
@@ -116,10 +145,8 @@ function initUsers() {
       const box = document.getElementById("new-key");
       box.hidden = false;
       box.replaceChildren(el("p", {}, "New key (shown once; copy it now):"), el("code", { id: "new-key-value" }, res.key));
-      const user = session.users.find((u) => u.user_id === userId);
-      if (user) user.keys.push(res.prefix);
       document.getElementById("revoke-prefix").value = res.prefix;
-      renderUsers();
+      await renderUsers();
     } catch (err) { shout(err); }
   });
   document.getElementById("revoke-form").addEventListener("submit", async (ev) => {
@@ -128,6 +155,7 @@ function initUsers() {
     try {
       await api(`/admin/keys/${encodeURIComponent(prefix)}`, { method: "DELETE" });
       notice(`Key ${prefix} revoked`);
+      await renderUsers();
     } catch (err) { shout(err); }
   });
   document.getElementById("budget-form").addEventListener("submit", async (ev) => {
@@ -138,6 +166,7 @@ function initUsers() {
     try {
       const res = await api(`/admin/users/${encodeURIComponent(userId)}/budget`, { method: "PUT", body: { usd, period } });
       notice(`Budget for ${userId}: $${res.usd} (${res.period})`);
+      await renderUsers();
     } catch (err) { shout(err); }
   });
 }
@@ -234,6 +263,7 @@ function show(name) {
     renderInstances();
     session.timer = setInterval(renderInstances, 2000);
   } else if (name === "rollouts") renderRollouts();
+  else if (name === "users") renderUsers();
   else if (name === "usage") {
     // Usage is written behind the response, so the report keeps itself current.
     renderUsage();

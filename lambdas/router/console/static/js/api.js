@@ -1,3 +1,5 @@
+import { finishHostedSignIn, startHostedSignIn } from "./pkce.js";
+
 // Shared by every page: where the API is, which key signs requests, and how to call it.
 // Only the public HTTP API is used; nothing here knows the router's internals.
 
@@ -21,12 +23,10 @@ export async function loadConfig() {
     state.config = {};
   }
   state.base = state.config.api_base || "";
-  // Cognito's hosted UI (implicit grant) comes back with the ID token in the fragment.
-  const frag = new URLSearchParams(location.hash.replace(/^#/, ""));
-  if (frag.get("id_token")) {
-    setKey(frag.get("id_token"));
-    history.replaceState(null, "", location.pathname);
-  }
+  // Back from Cognito's hosted UI with ?code=&state=: exchange the code (PKCE) for tokens.
+  const back = await finishHostedSignIn(state.config.cognito);
+  if (back && back.token) setKey(back.token);
+  if (back && back.error) notice(`Sign-in failed: ${back.error}`, "error");
   return state.config;
 }
 
@@ -148,6 +148,14 @@ export function kindOfKey(key) {
 
 let onAuthChange = () => {};
 
+// Signs the person out now, saying why (a revoked key, their own revocation of it, ...).
+export function signOut(message, kind = "info") {
+  setKey("");
+  notice(message, kind);
+  renderSignin();
+  onAuthChange();
+}
+
 function signedOutBecause(err) {
   notice(`Your key was refused (${err.message}). It may have been revoked; sign in again.`, "error");
   setKey("");
@@ -183,9 +191,7 @@ export function renderSignin(changed) {
   }
   const cog = state.config.cognito;
   if (cog) {
-    const back = encodeURIComponent(location.origin + location.pathname);
-    const url = `https://${cog.domain}/login?client_id=${encodeURIComponent(cog.client_id)}&response_type=token&scope=openid+email&redirect_uri=${back}`;
-    box.append(el("a", { id: "cognito-signin", href: url }, "Sign in / sign up"));
+    box.append(el("button", { id: "cognito-signin", type: "button", onclick: () => startHostedSignIn(cog) }, "Sign in / sign up"));
   }
 }
 
