@@ -27,7 +27,7 @@ from accounts.errors import AccountsError, BadRequest, Forbidden
 from accounts.pricing import NANO
 from accounts.redis_guard import REDIS_DOWN
 from accounts.scopes import effective_scopes
-from accounts.store import AccountsStore
+from accounts.store import AccountsStore, UsageFilter
 from accounts.tiers import Caller
 
 log = logging.getLogger(__name__)
@@ -146,14 +146,12 @@ async def read_budget(
         )
     seed = await store.budget_seed(user_id)
     if seed is None:
-        flt_spent = await _ledger_total(store, user_id)
-        return BudgetView(None, None, flt_spent, Decimal(0), "ledger", now)
+        spent_ever = await _ledger_total(store, user_id)
+        return BudgetView(None, None, spent_ever, Decimal(0), "ledger", now)
     limit, period, spent = seed
     return BudgetView(limit, period, spent, Decimal(0), "ledger", now)
 
 
 async def _ledger_total(store: AccountsStore, user_id: str) -> Decimal:
-    from accounts.store import UsageFilter
-
     groups = await store.usage_groups(UsageFilter(user_id=user_id))
     return Decimal(groups[0]["cost_usd"]) if groups else Decimal(0)
