@@ -115,8 +115,18 @@ NO_BUDGET = -1
 NO_BUDGET_TTL_S = 60
 
 
+_month: tuple[int, str] = (-1, "")
+
+
 def month_id(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m")
+    global _month
+    if now is not None:
+        return now.strftime("%Y-%m")
+    # Asked on every admission: formatted once a minute.
+    minute = int(time.time() // 60)
+    if _month[0] != minute:
+        _month = (minute, datetime.now(UTC).strftime("%Y-%m"))
+    return _month[1]
 
 
 @dataclass(frozen=True, slots=True)
