@@ -1,9 +1,9 @@
 """Where the full stack's time goes: py-spy samples the router while a registered key loads it.
 
 Starts the same stack as bench_peer.py (accounts on, the mock registered through the public
-API), drives buffered chat completions (c=32 unless --concurrency) for --seconds, and samples the router process with
-py-spy. Prints the functions that hold the most samples, inclusive (the call paths that cost)
-and by self time (where the CPU actually is).
+API), drives buffered chat completions (c=32 unless --concurrency) for --seconds, and samples
+the router process with py-spy. Prints the functions that hold the most samples, inclusive
+(the call paths that cost) and by self time (where the CPU actually is).
 
 Usage: python bench/profile_full.py [--seconds 15] [--top 25]
 """

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,17 +30,20 @@ async def test_the_drainer_process_moves_records_and_drains_on_sigterm(
         "MOTHERFLUXER_OUTBOX_DRAIN_INTERVAL_S": "30",
     }
     await sink.put_many([UsageRecord(request_id=f"proc-a{i}", model="m") for i in range(50)])
-    proc = subprocess.Popen([sys.executable, "-m", "accounts.outbox_process"], env=env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "accounts.outbox_process", env=env
+    )
     try:
-        deadline = time.monotonic() + 60
-        while sink.pending() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        for _ in range(600):  # up to a minute
+            if not sink.pending():
+                break
+            await asyncio.sleep(0.1)
         assert sink.pending() == 0
         await sink.put_many([UsageRecord(request_id=f"proc-b{i}", model="m") for i in range(7)])
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
     ids = set(ledger_ids(pg))
     assert {f"proc-a{i}" for i in range(50)} <= ids
