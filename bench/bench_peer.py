@@ -18,6 +18,7 @@ What it reports (rounds interleaved so machine drift hits every side alike):
 - the targets of issue 13 and whether this run met them.
 
 Usage: python bench/bench_peer.py [--rounds 9] [--per-round 100] [--rps-requests 2000]
+       [--router-workers 1]
 """
 
 from __future__ import annotations
@@ -323,7 +324,8 @@ def report(r: dict[str, dict[str, float]], rss: dict[str, float], a: argparse.Na
     d, lite, mf = r["direct"], r["litellm"], r["motherfluxer"]
     print(
         f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}, "
-        f"{time.strftime('%Y-%m-%d')}; {a.rounds} rounds x {a.per_round}, c=32 x {a.rps_requests}"
+        f"{time.strftime('%Y-%m-%d')}; {a.rounds} rounds x {a.per_round}, c=32 x {a.rps_requests}, "
+        f"{a.router_workers} MotherFluxer router process(es)"
     )
     rows = [
         (
@@ -384,6 +386,12 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=100)
     parser.add_argument("--rps-requests", type=int, default=2000)
     parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument(
+        "--router-workers",
+        type=int,
+        default=1,
+        help="MotherFluxer router processes behind its one port (the targets are for 1)",
+    )
     a = parser.parse_args()
     exe = ensure_litellm()
     work = Path(tempfile.mkdtemp(prefix="bench-peer-"))
@@ -398,7 +406,10 @@ def main() -> None:
             catalog_path=catalog,
             models=["bench"],
             instances_per_model=0,
-            router_env={"LOG_LEVEL": "WARNING"},
+            router_env={
+                "LOG_LEVEL": "WARNING",
+                "MOTHERFLUXER_ROUTER_WORKERS": str(a.router_workers),
+            },
         )
     )
     try:

@@ -1,9 +1,9 @@
 """Where the full stack's time goes: py-spy samples the router while a registered key loads it.
 
 Starts the same stack as bench_peer.py (accounts on, the mock registered through the public
-API), drives c=32 buffered chat completions for --seconds, and samples the router process with
-py-spy. Prints the functions that hold the most samples, inclusive (the call paths that cost)
-and by self time (where the CPU actually is).
+API), drives buffered chat completions (c=32 unless --concurrency) for --seconds, and samples
+the router process with py-spy. Prints the functions that hold the most samples, inclusive
+(the call paths that cost) and by self time (where the CPU actually is).
 
 Usage: python bench/profile_full.py [--seconds 15] [--top 25]
 """
@@ -38,7 +38,7 @@ from devstack.procs import base_env, free_port
 from devstack.stack import EmbeddedStack, StackOptions
 
 
-async def load(side: Side, seconds: float) -> int:
+async def load(side: Side, seconds: float, concurrency: int = 32) -> int:
     done = 0
     end = time.monotonic() + seconds
     data = body(False)
@@ -50,7 +50,7 @@ async def load(side: Side, seconds: float) -> int:
                 await one(session, side, data)
                 done += 1
 
-        await asyncio.gather(*(worker() for _ in range(32)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     return done
 
 
@@ -79,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--concurrency", type=int, default=32)
     a = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     catalog = work / "catalog.json"
@@ -133,7 +134,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        served = asyncio.run(load(side, a.seconds))
+        served = asyncio.run(load(side, a.seconds, a.concurrency))
         spy.wait(timeout=60)
         print(f"served {served} requests in {a.seconds:.0f} s ({served / a.seconds:.0f} RPS)")
         summarize(raw, a.top)

@@ -215,6 +215,7 @@ class EmbeddedStack:
         )
         if self.database_url:
             out["MOTHERFLUXER_DATABASE_URL"] = self.database_url
+            out["MOTHERFLUXER_OUTBOX_DRAINER"] = "external"
         if self.redis_url:
             out["MOTHERFLUXER_REDIS_URL"] = self.redis_url
         out.update(self.opt.router_env)
@@ -245,6 +246,15 @@ class EmbeddedStack:
                 f"the router did not come up on port {self.opt.port} ({exc}); is the port free? "
                 f"see {self.router.log_path}"
             ) from None
+
+    def _start_outbox_drainer(self, env: dict[str, str]) -> None:
+        child = Child(
+            "outbox-drainer",
+            [python(), "-m", "accounts.outbox_process"],
+            env=self.router_environment(env),
+            log_dir=self.opt.data_dir / "logs",
+        )
+        self.children.append(child)
 
     def _start_health_checker(self, env: dict[str, str]) -> None:
         child = Child(
@@ -351,6 +361,9 @@ class EmbeddedStack:
             if self.opt.accounts:
                 self._start_postgres()
                 self._start_redis(env)
+            if self.opt.accounts:
+                # Before the router, so that it stops after it and drains the last records.
+                self._start_outbox_drainer(env)
             self._start_router(env)
             if self.opt.accounts:
                 self._developer_key()

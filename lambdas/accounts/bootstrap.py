@@ -56,15 +56,17 @@ def build_service(
 class LocalAccounts:
     service: AccountsService
     drainer: OutboxDrainer
-    task: asyncio.Task
+    # None when another process drains the outbox (`accounts.outbox_process`).
+    task: asyncio.Task | None
 
     async def close(self) -> None:
         """Stop draining (after one last drain attempt) and release connections."""
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-        with contextlib.suppress(Exception):
-            await self.drainer.drain_once()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            with contextlib.suppress(Exception):
+                await self.drainer.drain_once()
         self.drainer.close()
         self.drainer.outbox.close()
         await self.service.redis.aclose()
@@ -78,6 +80,7 @@ async def start_local(
     admin_key: str | None,
     settings: AccountsSettings | None = None,
     drain_interval_s: float = 1.0,
+    drain: bool = True,
 ) -> LocalAccounts:
     """Migrate, build the service with a disk outbox, and start the background drainer."""
     await asyncio.to_thread(migrate.upgrade, database_url)
@@ -87,5 +90,7 @@ async def start_local(
     service = build_service(database_url, redis_url, outbox, pepper, admin_key, settings)
     await service.refresh_prices()
     drainer = OutboxDrainer(outbox, database_url)
-    task = asyncio.create_task(drainer.run(drain_interval_s), name="usage-outbox-drainer")
+    task = None
+    if drain:
+        task = asyncio.create_task(drainer.run(drain_interval_s), name="usage-outbox-drainer")
     return LocalAccounts(service, drainer, task)

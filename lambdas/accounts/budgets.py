@@ -19,51 +19,87 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-# KEYS: budget hash, reservation amounts hash, reservation expiry zset
-# ARGV: reservation id, amount (nano-USD), now (ms), reservation ttl (ms), current month id
-_RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0} end
-local limit = tonumber(redis.call('HGET', KEYS[1], 'limit'))
-if limit < 0 then return {1, 0, 0, -1} end
-local now = tonumber(ARGV[3])
-local period = redis.call('HGET', KEYS[1], 'period')
-if period ~= 'total' and period ~= ARGV[5] then
-  redis.call('HSET', KEYS[1], 'period', ARGV[5], 'spent', 0)
-  redis.call('HDEL', KEYS[1], 'alert80')
+# Fragments shared with `accounts.admission_script`. They read the keys `bk` (budget hash), `rk`
+# (reservation amounts) and `ek` (reservation expiries), and the values `rid`, `amount`, `bnow`
+# (ms), `ttl` (ms) and `month`.
+# budget_check() -> state, spent, reserved, limit; state -1 = not seeded, 2 = no budget,
+# 0 = cannot hold `amount`, 1 = can. budget_book() then books it.
+BUDGET_FUNCTIONS = """
+local function budget_check()
+  if redis.call('EXISTS', bk) == 0 then return -1, 0, 0, 0 end
+  local limit = tonumber(redis.call('HGET', bk, 'limit'))
+  if limit < 0 then return 2, 0, 0, -1 end
+  local period = redis.call('HGET', bk, 'period')
+  if period ~= 'total' and period ~= month then
+    redis.call('HSET', bk, 'period', month, 'spent', 0)
+    redis.call('HDEL', bk, 'alert80')
+  end
+  local expired = redis.call('ZRANGEBYSCORE', ek, '-inf', bnow)
+  for _, old in ipairs(expired) do
+    local held = tonumber(redis.call('HGET', rk, old) or '0')
+    redis.call('HINCRBY', bk, 'reserved', -held)
+    redis.call('HDEL', rk, old)
+    redis.call('ZREM', ek, old)
+  end
+  local spent = tonumber(redis.call('HGET', bk, 'spent') or '0')
+  local reserved = tonumber(redis.call('HGET', bk, 'reserved') or '0')
+  if spent + reserved + amount > limit then return 0, spent, reserved, limit end
+  return 1, spent, reserved, limit
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for _, rid in ipairs(expired) do
-  local amount = tonumber(redis.call('HGET', KEYS[2], rid) or '0')
-  redis.call('HINCRBY', KEYS[1], 'reserved', -amount)
-  redis.call('HDEL', KEYS[2], rid)
-  redis.call('ZREM', KEYS[3], rid)
+local function budget_book()
+  redis.call('HINCRBY', bk, 'reserved', amount)
+  redis.call('HSET', rk, rid, amount)
+  redis.call('ZADD', ek, bnow + ttl, rid)
 end
-local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
-local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
-local amount = tonumber(ARGV[2])
-if spent + reserved + amount > limit then return {0, spent, reserved, limit} end
-redis.call('HINCRBY', KEYS[1], 'reserved', amount)
-redis.call('HSET', KEYS[2], ARGV[1], amount)
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
-return {1, spent, reserved + amount, limit}
 """
 
-# ARGV: reservation id, actual cost (nano-USD). Returns {state, spent, limit, alert80-now}
-_SETTLE = """
-local amount = redis.call('HGET', KEYS[2], ARGV[1])
-if amount then
-  redis.call('HINCRBY', KEYS[1], 'reserved', -tonumber(amount))
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('ZREM', KEYS[3], ARGV[1])
+# Release reservation `rid` and add `actual` to the spend: -> state, spent, limit, alert80-now.
+SETTLE_FUNCTION = """
+local function budget_settle(actual)
+  local held = redis.call('HGET', rk, rid)
+  if held then
+    redis.call('HINCRBY', bk, 'reserved', -tonumber(held))
+    redis.call('HDEL', rk, rid)
+    redis.call('ZREM', ek, rid)
+  end
+  if redis.call('EXISTS', bk) == 0 then return -1, 0, 0, 0 end
+  local limit = tonumber(redis.call('HGET', bk, 'limit'))
+  if limit < 0 then return 1, 0, -1, 0 end
+  local spent = redis.call('HINCRBY', bk, 'spent', actual)
+  local alert = 0
+  if spent * 5 >= limit * 4 and redis.call('HSETNX', bk, 'alert80', 1) == 1 then alert = 1 end
+  return 1, spent, limit, alert
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0} end
-local limit = tonumber(redis.call('HGET', KEYS[1], 'limit'))
-if limit < 0 then return {1, 0, -1, 0} end
-local spent = redis.call('HINCRBY', KEYS[1], 'spent', tonumber(ARGV[2]))
-local alert = 0
-if spent * 5 >= limit * 4 and redis.call('HSETNX', KEYS[1], 'alert80', 1) == 1 then alert = 1 end
-return {1, spent, limit, alert}
 """
+
+# KEYS: budget hash, reservation amounts hash, reservation expiry zset
+# ARGV: reservation id, amount (nano-USD), now (ms), reservation ttl (ms), current month id
+_RESERVE = (
+    """
+local bk, rk, ek = KEYS[1], KEYS[2], KEYS[3]
+local rid, amount, bnow, ttl, month = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4]), ARGV[5]
+"""
+    + BUDGET_FUNCTIONS
+    + """
+local state, spent, reserved, limit = budget_check()
+if state == -1 then return {-1, 0, 0, 0} end
+if state == 2 then return {1, 0, 0, -1} end
+if state == 0 then return {0, spent, reserved, limit} end
+budget_book()
+return {1, spent, reserved + amount, limit}
+"""
+)
+
+# ARGV: reservation id, actual cost (nano-USD). Returns {state, spent, limit, alert80-now}
+_SETTLE = (
+    "local bk, rk, ek, rid = KEYS[1], KEYS[2], KEYS[3], ARGV[1]\n"
+    + SETTLE_FUNCTION
+    + """
+local state, spent, limit, alert = budget_settle(tonumber(ARGV[2]))
+return {state, spent, limit, alert}
+"""
+)
 
 # Writes the seed only if nobody else did meanwhile. ARGV: limit, period, spent, ttl (s, 0 = none)
 _SEED = """
@@ -79,8 +115,18 @@ NO_BUDGET = -1
 NO_BUDGET_TTL_S = 60
 
 
+_month: tuple[int, str] = (-1, "")
+
+
 def month_id(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m")
+    global _month
+    if now is not None:
+        return now.strftime("%Y-%m")
+    # Asked on every admission: formatted once a minute.
+    minute = int(time.time() // 60)
+    if _month[0] != minute:
+        _month = (minute, datetime.now(UTC).strftime("%Y-%m"))
+    return _month[1]
 
 
 @dataclass(frozen=True, slots=True)

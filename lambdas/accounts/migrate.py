@@ -25,6 +25,8 @@ def _run(url: str, action: str, revision: str) -> None:
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as connection:
+            # Router processes starting together migrate one after the other, not at once.
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(7271720001)"))
             getattr(command, action)(_config(connection), revision)
     finally:
         engine.dispose()

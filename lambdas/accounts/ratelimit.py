@@ -20,18 +20,25 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-_CHECK = """
+# The script fragments below are shared with `accounts.admission_script`, which runs the limits
+# and the budget reservation as one script. They read the bucket count `nb` and the ARGV offset
+# `a0` (bucket i's limit, period and amount are ARGV[a0 + 1..3 + (i - 1) * 3]).
+NOW = """
 local now = tonumber(ARGV[1])
 if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+"""
+
+# Leak every bucket by the time elapsed; the worst overflow names the failing bucket.
+LEAK = """
 local levels = {}
 local worst, failing = 0, 0
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 + (i - 1) * 3])
-  local period = tonumber(ARGV[3 + (i - 1) * 3])
-  local cost = math.min(tonumber(ARGV[4 + (i - 1) * 3]), limit)
+for i = 1, nb do
+  local limit = tonumber(ARGV[a0 + 1 + (i - 1) * 3])
+  local period = tonumber(ARGV[a0 + 2 + (i - 1) * 3])
+  local cost = math.min(tonumber(ARGV[a0 + 3 + (i - 1) * 3]), limit)
   local state = redis.call('HMGET', KEYS[i], 'level', 'ts')
   local level = tonumber(state[1]) or 0
   local ts = tonumber(state[2]) or now
@@ -43,30 +50,24 @@ for i = 1, #KEYS do
   end
   levels[i] = level + cost
 end
-if failing > 0 then return {0, tostring(math.ceil(worst)), failing} end
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 + (i - 1) * 3])
-  local period = tonumber(ARGV[3 + (i - 1) * 3])
+"""
+
+APPLY = """
+for i = 1, nb do
+  local limit = tonumber(ARGV[a0 + 1 + (i - 1) * 3])
+  local period = tonumber(ARGV[a0 + 2 + (i - 1) * 3])
   redis.call('HSET', KEYS[i], 'level', string.format('%.17g', levels[i]), 'ts', now)
   redis.call('PEXPIRE', KEYS[i], math.ceil(levels[i] * period / limit) + 1000)
 end
-local out = {1, '0', 0}
-for i = 1, #KEYS do out[3 + i] = string.format('%.17g', levels[i]) end
-return out
 """
 
 # Charge (delta > 0) or refund (delta < 0) tokens after the response, e.g. reserved 1,064
 # tokens at admission but only 230 were used.
-_ADJUST = """
-local now = tonumber(ARGV[1])
-if now < 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 + (i - 1) * 3])
-  local period = tonumber(ARGV[3 + (i - 1) * 3])
-  local delta = tonumber(ARGV[4 + (i - 1) * 3])
+ADJUST = """
+for i = 1, nb do
+  local limit = tonumber(ARGV[a0 + 1 + (i - 1) * 3])
+  local period = tonumber(ARGV[a0 + 2 + (i - 1) * 3])
+  local delta = tonumber(ARGV[a0 + 3 + (i - 1) * 3])
   local state = redis.call('HMGET', KEYS[i], 'level', 'ts')
   local level = tonumber(state[1]) or 0
   local ts = tonumber(state[2]) or now
@@ -75,8 +76,22 @@ for i = 1, #KEYS do
   redis.call('HSET', KEYS[i], 'level', string.format('%.17g', level), 'ts', now)
   redis.call('PEXPIRE', KEYS[i], math.ceil(level * period / limit) + 1000)
 end
-return 1
 """
+
+_CHECK = (
+    NOW
+    + "local nb, a0 = #KEYS, 1\n"
+    + LEAK
+    + "if failing > 0 then return {0, tostring(math.ceil(worst)), failing} end\n"
+    + APPLY
+    + """
+local out = {1, '0', 0}
+for i = 1, #KEYS do out[3 + i] = string.format('%.17g', levels[i]) end
+return out
+"""
+)
+
+_ADJUST = NOW + "local nb, a0 = #KEYS, 1\n" + ADJUST + "return 1\n"
 
 
 @dataclass(frozen=True, slots=True)

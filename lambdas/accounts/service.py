@@ -28,6 +28,7 @@ from accounts.feedback import FeedbackStore
 from accounts.health import ComponentHealth
 from accounts.hot_path import Admission, Completion, HotPath
 from accounts.model_reports import ModelReports
+from accounts.orphans import OrphanSweep
 from accounts.price_book import PriceBook
 from accounts.pricing import Price
 from accounts.ratelimit import RedisLimiter
@@ -97,6 +98,9 @@ class AccountsService:
         self.authenticate = self.authn.authenticate
         self.admit = self.hot.admit
         self.complete = self.hot.complete
+        self.complete_later = self.hot.complete_later
+        self.drain_settlements = self.hot.drain
+        self.orphans = OrphanSweep(redis, sink, self.spend.budgets)
         self.abort = self.hot.abort
         self.create_user = self.admin.create_user
         self.create_key = self.admin.create_key

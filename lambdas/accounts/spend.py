@@ -41,7 +41,7 @@ class SpendGuard:
             try:
                 result = await self.budgets.reserve(user_id, rid, amount)
                 if result.needs_seed:
-                    await self._seed(user_id)
+                    await self.seed(user_id)
                     result = await self.budgets.reserve(user_id, rid, amount)
             except REDIS_DOWN as exc:
                 self.guard.failed(exc, "budget reservation")
@@ -50,13 +50,7 @@ class SpendGuard:
         if result is None:
             result = await self._reserve_local(user_id, rid, amount)
         if not result.ok:
-            remaining = from_nano(
-                max(0, result.limit_nano - result.spent_nano - result.reserved_nano)
-            )
-            raise BudgetExceeded(
-                f"Budget exhausted: this request may cost up to ${cost}, "
-                f"${remaining} of the ${from_nano(result.limit_nano)} budget is left."
-            )
+            raise budget_exceeded(cost, result.limit_nano, result.spent_nano, result.reserved_nano)
         if result.limit_nano == NO_BUDGET:
             return None
         return Reservation(user_id, rid, amount, local)
@@ -74,7 +68,8 @@ class SpendGuard:
         limit, period, spent = seed
         return to_nano(limit), period, to_nano(spent)
 
-    async def _seed(self, user_id: str) -> None:
+    async def seed(self, user_id: str) -> None:
+        """Load the user's budget and durable spend from Postgres into Redis."""
         limit, period, spent = await self._budget_from_db(user_id)
         await self.budgets.seed(user_id, limit, period, spent)
 
@@ -95,3 +90,13 @@ class SpendGuard:
             # The reservation expires on its own; the ledger keeps the durable spend.
             self.guard.failed(exc, "budget settle")
             return SettleResult()
+
+
+def budget_exceeded(
+    cost: Decimal, limit_nano: int, spent_nano: int, reserved_nano: int
+) -> BudgetExceeded:
+    remaining = from_nano(max(0, limit_nano - spent_nano - reserved_nano))
+    return BudgetExceeded(
+        f"Budget exhausted: this request may cost up to ${cost}, "
+        f"${remaining} of the ${from_nano(limit_nano)} budget is left."
+    )

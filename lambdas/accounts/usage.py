@@ -1,11 +1,11 @@
 """Usage records and how they reach the ledger without blocking a response, loss or doubles.
 
 The router hands each finished request to a `UsageSink`. Locally that is `OutboxSink`: an
-append to a SQLite file in WAL mode (synchronous=FULL, so a record is on disk once `put`
-returns), drained by `OutboxDrainer` into Postgres. In AWS it is `SqsSink`, drained by the
-`usage_drainer` Lambda. Both writers insert with `ON CONFLICT (request_id) DO NOTHING` and only
-forget a record after the database commit, so a crash between the two re-sends a record the
-ledger then ignores: at-least-once delivery made exactly-once by the unique request id.
+append to a SQLite file in WAL mode (a committed record survives a router crash), drained by
+`OutboxDrainer` into Postgres. In AWS it is `SqsSink`, drained by the `usage_drainer` Lambda.
+Both writers insert with `ON CONFLICT (request_id) DO NOTHING` and only forget a record after
+the database commit, so a crash between the two re-sends a record the ledger then ignores:
+at-least-once delivery made exactly-once by the unique request id.
 """
 
 from __future__ import annotations
@@ -74,12 +74,19 @@ def _row(record: UsageRecord) -> dict[str, Any]:
     return row
 
 
-def ledger_statements(records: Sequence[UsageRecord]) -> sa.Insert:
-    """The idempotent insert; RETURNING tells which rows were new so spend is added once."""
-    stmt = pg_insert(usage_ledger).values([_row(r) for r in records])
-    return stmt.on_conflict_do_nothing(index_elements=["request_id"]).returning(
-        usage_ledger.c.user_id, usage_ledger.c.cost_usd
-    )
+# One statement for every batch: SQLAlchemy caches its compiled form, and executemany sends the
+# rows as multi-row VALUES pages ("insertmanyvalues"), so a batch of 500 costs a few round trips
+# and no per-row compilation.
+_LEDGER_INSERT = (
+    pg_insert(usage_ledger)
+    .on_conflict_do_nothing(index_elements=["request_id"])
+    .returning(usage_ledger.c.user_id, usage_ledger.c.cost_usd)
+)
+
+
+def ledger_statements(records: Sequence[UsageRecord]) -> tuple[sa.Insert, list[dict[str, Any]]]:
+    """The idempotent insert and its rows; RETURNING tells which rows were new (spend once)."""
+    return _LEDGER_INSERT, [_row(r) for r in records]
 
 
 def budget_updates(inserted: Sequence[Any]) -> list[sa.Update]:
@@ -115,7 +122,8 @@ def write_ledger_sync(connection: sa.Connection, records: Sequence[UsageRecord])
     """Insert within the caller's transaction; returns how many rows were new."""
     if not records:
         return 0
-    inserted = connection.execute(ledger_statements(records)).all()
+    stmt, rows = ledger_statements(records)
+    inserted = connection.execute(stmt, rows).all()
     for stmt in budget_updates(inserted):
         connection.execute(stmt)
     return len(inserted)
@@ -154,6 +162,20 @@ class OutboxSink:
     async def put(self, record: UsageRecord) -> None:
         # Inline: a WAL append is cheaper than the hop to a worker thread.
         self.put_sync(record)
+
+    async def put_many(self, records: Sequence[UsageRecord]) -> None:
+        """A batch in one transaction: one WAL commit however many records."""
+        rows = [(r.request_id, r.model_dump_json()) for r in records]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO outbox (request_id, body) VALUES (?, ?)", rows
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def peek(self, limit: int) -> list[UsageRecord]:
         with self._lock:
@@ -254,6 +276,22 @@ class SqsSink:
 
     async def put(self, record: UsageRecord) -> None:
         await asyncio.to_thread(self.put_sync, record)
+
+    def put_many_sync(self, records: Sequence[UsageRecord]) -> None:
+        for start in range(0, len(records), 10):  # SQS takes at most 10 per batch
+            chunk = records[start : start + 10]
+            reply = self.client.send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "MessageBody": r.model_dump_json()} for i, r in enumerate(chunk)
+                ],
+            )
+            for failed in reply.get("Failed") or []:
+                # Resend one by one; a second failure raises and the intent stays in Redis.
+                self.put_sync(chunk[int(failed["Id"])])
+
+    async def put_many(self, records: Sequence[UsageRecord]) -> None:
+        await asyncio.to_thread(self.put_many_sync, records)
 
 
 def records_from_json(bodies: Sequence[str]) -> list[UsageRecord]:

@@ -7,6 +7,7 @@ checker would send to CloudWatch lands, one JSON document per line, in
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -48,18 +49,100 @@ def emit(
     Every metric is checked against its contract first: a document whose dimensions differ
     from the spec would land in a series no dashboard reads.
     """
-    from aws_lambda_powertools.metrics import EphemeralMetrics
+    _check(service, dims, values)
+    document = _document(service, dims, values, namespace)
+    write(document)
+    return document
 
+
+def _check(
+    service: str, dims: Mapping[str, str], values: Sequence[tuple[MetricSpec, float]]
+) -> None:
     for spec, _ in values:
         if spec.service != service:
             raise ValueError(f"{spec.name} belongs to service {spec.service}, not {service}")
         spec.check(dims)
+
+
+def _document(
+    service: str,
+    dims: Mapping[str, str],
+    values: Sequence[tuple[MetricSpec, float]],
+    namespace: str,
+) -> dict[str, Any]:
+    from aws_lambda_powertools.metrics import EphemeralMetrics
+
     # EphemeralMetrics keeps no global state, so concurrent requests never mix dimensions.
     doc = EphemeralMetrics(namespace=namespace, service=service)
     for key, value in dims.items():
         doc.add_dimension(name=key, value=value)
     for spec, value in values:
+        # The same metric added again becomes one more entry of its `Values` list.
         doc.add_metric(name=spec.name, unit=spec.unit, value=value)
-    document = doc.serialize_metric_set()
-    write(document)
-    return document
+    return doc.serialize_metric_set()
+
+
+# CloudWatch takes at most 100 values per metric in one document.
+MAX_VALUES = 100
+
+
+class Batcher:
+    """Long-running processes: one document per series per interval instead of per request.
+
+    Values are kept in order and sent as EMF value lists, so CloudWatch computes the same sums,
+    counts and percentiles as from single documents; what is saved is the serializing and the
+    write per request. A daemon thread flushes every `interval_s`, and once more at exit.
+    """
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[Any]] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(
+        self,
+        service: str,
+        dims: Mapping[str, str],
+        values: Sequence[tuple[MetricSpec, float]],
+        namespace: str,
+    ) -> None:
+        _check(service, dims, values)
+        key = (namespace, service, tuple(dims.items()))
+        with self._lock:
+            self._series.setdefault(key, []).extend(values)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="emf", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+
+    def _loop(self) -> None:
+        stop = threading.Event()
+        while not stop.wait(self.interval_s):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            series, self._series = self._series, {}
+        for (namespace, service, dims), values in series.items():
+            for chunk in _chunks(values):
+                write(_document(service, dict(dims), chunk, namespace))
+
+
+def _chunks(values: list[tuple[MetricSpec, float]]) -> list[list[tuple[MetricSpec, float]]]:
+    """Split so that no metric has more than MAX_VALUES values in one document."""
+    out: list[list[tuple[MetricSpec, float]]] = []
+    counts: list[dict[str, int]] = []
+    for spec, value in values:
+        slot = next(
+            (i for i, c in enumerate(counts) if c.get(spec.name, 0) < MAX_VALUES), len(counts)
+        )
+        if slot == len(counts):
+            counts.append({})
+            out.append([])
+        counts[slot][spec.name] = counts[slot].get(spec.name, 0) + 1
+        out[slot].append((spec, value))
+    return out
+
+
+batcher = Batcher()

@@ -25,6 +25,7 @@ from router.api import (
 )
 from router.console import mount as console
 from router.error_handlers import install_error_handlers
+from router.fast_routes import FastRoutes
 from router.input_guard import NulGuardMiddleware
 from router.metrics import RouterMetrics
 from router.middleware import BodyLimitMiddleware
@@ -69,7 +70,15 @@ def create_app(
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     install_error_handlers(app)
-    # Added first, so it runs inside the body limit: it buffers only bodies already bounded.
+    # Innermost: the inference routes skip FastAPI's routing layers (see router.fast_routes).
+    app.add_middleware(
+        FastRoutes,
+        routes={
+            ("POST", "/v1/chat/completions"): completions.chat_completions,
+            ("POST", "/v1/completions"): completions.completions,
+        },
+    )
+    # Added before the body limit, so it runs inside it: it buffers only bounded bodies.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for module in (health, completions, inference, models, instances, admin, prometheus):

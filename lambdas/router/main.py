@@ -58,7 +58,19 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--loop", default="auto")
     parser.add_argument("--timeout-graceful-shutdown", type=int, default=10)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("MOTHERFLUXER_ROUTER_WORKERS", "1")),
+        help="router processes behind the one port (uvicorn's supervisor)",
+    )
     args = parser.parse_args(argv)
+    options = ServerLimits.from_env().uvicorn_options()
+    if args.workers > 1 and not isinstance(options["http"], str):
+        from router.server_limits import HttpToolsProtocol
+
+        if HttpToolsProtocol is not None:
+            options["http"] = "router.worker_protocol:EnvLimitedHttpTools"
     uvicorn.run(
         "router.lambda_web:app",
         host=args.host,
@@ -66,7 +78,8 @@ def serve(argv: list[str] | None = None) -> None:
         loop=args.loop,
         access_log=False,
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
-        **ServerLimits.from_env().uvicorn_options(),
+        workers=args.workers if args.workers > 1 else None,
+        **options,
     )
 
 

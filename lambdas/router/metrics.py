@@ -1,4 +1,5 @@
-"""Router metrics: one EMF document per request, shaped by the metric contract.
+"""Router metrics: EMF documents shaped by the metric contract (per request in Lambda,
+batched per series and second in a long-running process).
 
 Documents go to stdout in Lambda and to MOTHERFLUXER_EMF_FILE locally (contracts.emf); with
 neither, a debug log line stands in. Every request also feeds the process's Prometheus
@@ -29,7 +30,8 @@ class RouterMetrics:
         self._namespace = namespace
         self._emf = emf if emf is not None else emf_sink.enabled()
         # A registry per Lambda execution environment would mean nothing to a scraper.
-        self._prometheus = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
+        self._long_running = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
+        self._prometheus = self._long_running
 
     def _emit(self, dims: dict[str, str], values: list[tuple[contract.MetricSpec, float]]) -> None:
         if RouterMetrics._cold:
@@ -41,7 +43,11 @@ class RouterMetrics:
                 [(contract.ROUTER_COLD_START, 1)],
                 self._namespace,
             )
-        emf_sink.emit(contract.ROUTER_SERVICE, dims, values, self._namespace)
+        if self._long_running:
+            # One document per series a second; a Lambda environment may freeze before that.
+            emf_sink.batcher.add(contract.ROUTER_SERVICE, dims, values, self._namespace)
+        else:
+            emf_sink.emit(contract.ROUTER_SERVICE, dims, values, self._namespace)
 
     def record(self, outcome: Outcome) -> None:
         usage = outcome.usage

@@ -17,7 +17,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from router.api.deps import services
 from router.authz import require_admin
 
 _MV = ("model", "version")
@@ -130,7 +129,7 @@ router = APIRouter()
 
 @router.get("/metrics", dependencies=[Depends(require_admin)], include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    svc = services(request)
+    svc = request.app.state.services
     snap = await svc.store.get()
     now = time.time()
     healthy = {

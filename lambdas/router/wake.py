@@ -32,8 +32,19 @@ class SleepingModel:
     wake_seconds: int
 
 
+_parsed: tuple[Mapping[str, Any] | None, dict[str, int]] = (None, {})
+
+
 def wake_times(routing_config: Mapping[str, Any]) -> dict[str, int]:
     """Model id -> seconds it takes to wake, for every model allowed to scale to zero."""
+    global _parsed
+    # Read on every request, parsed once per configuration object.
+    if _parsed[0] is not routing_config:
+        _parsed = (routing_config, _wake_times(routing_config))
+    return _parsed[1]
+
+
+def _wake_times(routing_config: Mapping[str, Any]) -> dict[str, int]:
     section = routing_config.get("scale_to_zero") or {}
     if isinstance(section, list):
         return {str(m): DEFAULT_WAKE_SECONDS for m in section}

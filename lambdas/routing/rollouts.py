@@ -80,6 +80,8 @@ class RolloutTable:
         ]
         if not live:
             return None
+        if len(live) == 1:
+            return live[0][0]  # one version: every bucket lands on it
         total = sum(w for _, w in live)
         bucket = bucket_for(user_id, model, self.salt) if user_id else rng.randrange(BUCKETS)
         point = bucket / BUCKETS * total

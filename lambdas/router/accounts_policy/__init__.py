@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from accounts.errors import AccountsError
 from accounts.pricing import price_request
 from accounts.ratelimit_headers import ratelimit_headers
 from accounts.tiers import Caller
+from contracts import env
 from router.accounts_policy import conversations, response_cache
 from router.accounts_policy.conversations import ConversationRef
 from router.accounts_policy.demo_gate import allowed_candidates
@@ -58,14 +60,25 @@ class AccountsPolicy:
         self._local: Any = None
         self._prices = MeasuredPrices()
         self._background: set[asyncio.Task[None]] = set()
+        # A Lambda environment freezes once its response is sent, so there the usage is
+        # recorded before; a long-running process records it after, in batches.
+        self._defer = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
+        self._sweep: asyncio.Task[None] | None = None
 
     # -- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
         if self.service is None:
             self._local = await start_local(self.svc)
             self.service = self._local.service
+        self._sweep = asyncio.get_running_loop().create_task(
+            self.service.orphans.run(), name="orphan-sweep"
+        )
 
     async def aclose(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        if self.service is not None:
+            await self.service.drain_settlements()
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         if self._local is not None:
@@ -171,7 +184,10 @@ class AccountsPolicy:
             cached=True,
         )
         try:
-            ticket.completion = await self.service.complete(ticket.reservation, record)
+            if self._defer:
+                ticket.completion = self.service.complete_later(ticket.reservation, record)
+            else:
+                ticket.completion = await self.service.complete(ticket.reservation, record)
         except Exception:
             logger.exception("usage for cached request %s could not be recorded", rid)
         answer.route.extra["x-motherfluxer-cost-usd"] = _usd(0)
@@ -212,7 +228,13 @@ class AccountsPolicy:
                 cache_write=usage.cache_write_tokens,
             )
         try:
-            ticket.completion = await self.service.complete(ticket.reservation, record)
+            if self._defer:
+                ticket.completion = self.service.complete_later(
+                    ticket.reservation, record, self._after_settle
+                )
+            else:
+                ticket.completion = await self.service.complete(ticket.reservation, record)
+                self._after_settle(record, ticket.completion)
         except Exception:
             # The outbox write is local; reaching here means the disk failed. Log loudly.
             logger.exception("usage for request %s could not be recorded", req.request_id)
@@ -229,10 +251,12 @@ class AccountsPolicy:
                     req.request_id,
                 )
             )
-        if ticket.completion.budget_alert_80:
+
+    def _after_settle(self, record: Any, completion: Any) -> None:
+        if completion.budget_alert_80:
             self.metrics.count("BudgetUsage80", model=record.model)
-        if ticket.completion.cost_usd:
-            self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
+        if completion.cost_usd:
+            self.metrics.count("CostUsd", float(completion.cost_usd), model=record.model)
 
     def _in_background(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)

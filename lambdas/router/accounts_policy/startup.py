@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from typing import Any
 
+from contracts import env
 from router.services import Services
 
 
@@ -50,4 +52,6 @@ async def start_local(svc: Services) -> Any:
         settings.data_dir or ".local",
         svc.admin_key,
         _accounts_settings(svc),
+        # The local stack runs the drainer as its own process; a bare router drains itself.
+        drain=os.environ.get(env.OUTBOX_DRAINER) != "external",
     )

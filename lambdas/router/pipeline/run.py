@@ -27,19 +27,19 @@ def policy_of(request: Request) -> Policy:
 
 async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
     """The answer to one parsed request; refusals and failures raise `APIError`."""
-    trace = tracing.start_request(request_id(request), parsed.view.model, parsed.path)
+    rid = request_id(request)
+    trace = tracing.start_request(rid, parsed.view.model, parsed.path)
     with trace.active():
         try:
-            return await _run(request, parsed, trace)
+            return await _run(request, parsed, trace, rid)
         except BaseException as exc:
             trace.fail(exc)
             raise
 
 
-async def _run(request: Request, parsed: ParsedRequest, trace: tracing.Trace) -> Answer:
+async def _run(request: Request, parsed: ParsedRequest, trace: tracing.Trace, rid: str) -> Answer:
     svc = services(request)
     policy = policy_of(request)
-    rid = request_id(request)
     parsed = replace(parsed, client_request_id=client_request_id(request))
 
     caller = await policy.authenticate(request)
