@@ -202,6 +202,7 @@ class ModelsStack(cdk.Stack):
                 self,
                 ComponentSpec(
                     key=vkey,
+                    model_id=model.id,
                     endpoint_name=endpoint_name,
                     component_name=naming.component_name(self._config, model, version),
                     model_name=sm_model.attr_model_name,

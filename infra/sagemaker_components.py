@@ -11,8 +11,10 @@ components may drop to none. So each version gets:
 - Application Auto Scaling on the component's `DesiredCopyCount` (min = `min`): target
   tracking on concurrent requests per copy (high-resolution) scales in, to zero when idle;
 - the wake path AWS documents: a step policy (+1 copy) driven by an alarm on
-  `NoCapacityInvocationFailures`, the metric a request to a component with no copy emits.
-  Managed instance scaling then adds the instance the new copy needs.
+  `NoCapacityInvocationFailures`, the metric a request to a component with no copy emits,
+  or on the router's `WakeRequests` for the model once the health checker has taken the
+  sleeping component out of rotation. Managed instance scaling then adds the instance the
+  new copy needs.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from contracts import metrics as contract
 from infra.config import SageMakerHosting
+from infra.metric_queries import contract_metric
 
 VARIANT = "AllTraffic"
 COPY_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
@@ -42,6 +46,7 @@ class ComponentSpec:
     """What one version's component needs from the stack around it."""
 
     key: str  # construct-id fragment, unique per model version
+    model_id: str
     endpoint_name: str
     component_name: str
     model_name: str  # the CfnModel's name (a token)
@@ -161,18 +166,32 @@ def host_component(
             ],
         ),
     )
+    minute = cdk.Duration.minutes(1)
     alarm = cloudwatch.Alarm(
         scope,
         f"WakeAlarm-{spec.key}",
         alarm_description=(
             f"{spec.component_name}: a request found no copy; add one (scale from zero)"
         ),
-        metric=cloudwatch.Metric(
-            namespace="AWS/SageMaker",
-            metric_name=WAKE_METRIC,
-            dimensions_map={"InferenceComponentName": spec.component_name},
-            statistic="Maximum",
-            period=cdk.Duration.minutes(1),
+        # SageMaker counts the calls that found no copy; once the health checker has put the
+        # component out of rotation the router stops calling it and counts WakeRequests for
+        # the model instead (router/wake.py). Either wakes it.
+        metric=cloudwatch.MathExpression(
+            expression="MAX([FILL(nocapacity, 0), FILL(wakes, 0)])",
+            using_metrics={
+                "nocapacity": cloudwatch.Metric(
+                    namespace="AWS/SageMaker",
+                    metric_name=WAKE_METRIC,
+                    dimensions_map={"InferenceComponentName": spec.component_name},
+                    statistic="Maximum",
+                    period=minute,
+                ),
+                "wakes": contract_metric(
+                    contract.WAKE_REQUESTS, "Maximum", period=minute, model=spec.model_id
+                ),
+            },
+            period=minute,
+            label=f"{spec.component_name} requests that found no copy",
         ),
         threshold=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -94,7 +94,8 @@ def test_copies_autoscale_down_to_zero_on_concurrency(synth: Synth) -> None:
 
 
 def test_a_request_finding_no_copy_wakes_the_component(synth: Synth) -> None:
-    """AWS's wake path: NoCapacityInvocationFailures >= 1 runs a step policy adding a copy."""
+    """AWS's wake path: NoCapacityInvocationFailures >= 1 (or the router's WakeRequests for
+    the model) runs a step policy adding a copy."""
     res = _models(synth)
     targets = _scaling(res)
     steps = {
@@ -105,15 +106,21 @@ def test_a_request_finding_no_copy_wakes_the_component(synth: Synth) -> None:
     alarms = [
         a["Properties"]
         for a in _of(res, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("MetricName") == "NoCapacityInvocationFailures"
+        if "NoCapacityInvocationFailures" in json.dumps(a["Properties"].get("Metrics", []))
     ]
     assert len(alarms) == len(COMPONENTS)
     woken = set()
     for alarm in alarms:
-        assert alarm["Namespace"] == "AWS/SageMaker"
-        (dim,) = alarm["Dimensions"]
+        queries = {q["Id"]: q for q in alarm["Metrics"]}
+        nocap = queries["nocapacity"]["MetricStat"]["Metric"]
+        assert nocap["Namespace"] == "AWS/SageMaker"
+        (dim,) = nocap["Dimensions"]
         assert dim["Name"] == "InferenceComponentName"
         component = dim["Value"]
+        # The router's own wake signal, for when the health checker has taken it out.
+        wakes = queries["wakes"]["MetricStat"]["Metric"]
+        assert wakes["MetricName"] == "WakeRequests"
+        assert {"Name": "model", "Value": "phi-2"} in wakes["Dimensions"]
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["Threshold"] == 1 and alarm["EvaluationPeriods"] == 1
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -145,3 +152,16 @@ def test_router_knows_each_endpoints_component_and_wake_time(synth: Synth) -> No
     doc = json.loads(next(iter(params))["Properties"]["Value"])
     # The router treats a sleeping SageMaker model like a sleeping ECS one (router/wake.py).
     assert doc["scale_to_zero"]["phi-2"]["wake_seconds"] >= 300
+
+
+def test_health_checker_may_read_the_components_copy_count(synth: Synth) -> None:
+    from tests.infra.conftest import as_list, policy_statements
+
+    statements = policy_statements(synth.template("prod", "Api"))
+    describe = [
+        s for s in statements if "sagemaker:DescribeInferenceComponent" in as_list(s["Action"])
+    ]
+    (statement,) = describe
+    text = json.dumps(statement["Resource"])
+    for name in COMPONENTS:
+        assert f"inference-component/{name}" in text

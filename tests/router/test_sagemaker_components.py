@@ -10,14 +10,17 @@ request's fallback, or with 503 and a Retry-After of the model's wake time.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from health_checker.probe import check_all, probe_sagemaker
 from router.upstream.base import UpstreamFailure
 from router.upstream.sagemaker import Component, _translate, component_of, parse_components
 from routing.instances import Instance
@@ -35,6 +38,7 @@ NO_CAPACITY = (
     "UpdateInferenceComponentRuntimeConfig API."
 )
 HEADER = "X-Amzn-SageMaker-Inference-Component"
+ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 
 
 @dataclass
@@ -222,3 +226,105 @@ def test_the_component_comes_from_the_instance_tags_before_the_stack_map() -> No
     assert component_of(tagged, components) == Component("other", 300)
     classic = Instance("sm-c", "phi-2", "v1", "sagemaker", "mf-classic")
     assert component_of(classic, components) is None
+
+
+def _described(copies: int, status: str = "InService") -> dict:
+    return {
+        "InferenceComponentName": COMPONENT,
+        "InferenceComponentArn": f"{ARN}:inference-component/{COMPONENT}",
+        "EndpointName": ENDPOINT,
+        "EndpointArn": f"{ARN}:endpoint/{ENDPOINT}",
+        "CreationTime": datetime(2026, 12, 1, tzinfo=UTC),
+        "LastModifiedTime": datetime(2026, 12, 1, tzinfo=UTC),
+        "InferenceComponentStatus": status,
+        "RuntimeConfig": {"DesiredCopyCount": copies, "CurrentCopyCount": copies},
+    }
+
+
+@pytest.mark.parametrize(
+    ("copies", "status", "ok"),
+    [(1, "InService", True), (0, "InService", False), (2, "Failed", False)],
+)
+def test_health_checker_takes_a_component_with_no_copy_out_of_rotation(
+    copies: int, status: str, ok: bool
+) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    inst = Instance(f"sm-{ENDPOINT}", "phi-2", "v1", "sagemaker", ENDPOINT, lease_seconds=0)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_inference_component",
+            _described(copies, status),
+            {"InferenceComponentName": COMPONENT},
+        )
+        result = probe_sagemaker(client, inst, COMPONENT)
+        stub.assert_no_pending_responses()
+    assert result.ok is ok, result.detail
+    assert f"{copies} copies" in result.detail
+
+
+def test_check_all_probes_the_component_the_stack_names(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from registry.repository import InstanceRepository, create_table
+
+    monkeypatch.setenv(
+        "MOTHERFLUXER_SAGEMAKER_COMPONENTS",
+        json.dumps({ENDPOINT: {"component": COMPONENT, "wake_seconds": WAKE_SECONDS}}),
+    )
+    dynamo = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+    table = "t-ic-" + str(int(time.time() * 1000))
+    create_table(dynamo, table)
+    repo = InstanceRepository(dynamo, table)
+    repo.put(
+        Instance(
+            f"sm-{ENDPOINT}",
+            "phi-2",
+            "v1",
+            "sagemaker",
+            ENDPOINT,
+            status="healthy",
+            last_heartbeat=time.time(),
+            lease_seconds=0,
+        )
+    )
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_inference_component", _described(0), {"InferenceComponentName": COMPONENT}
+        )
+        report = asyncio.run(check_all(repo, sagemaker_client_factory=lambda: client))
+    assert report.changed == [f"sm-{ENDPOINT}"]
+    assert repo.get(f"sm-{ENDPOINT}").status == "unhealthy"
+
+
+def test_once_out_of_rotation_the_model_sleeps_as_ecs_ones_do(
+    router: RouterHarness, runtime: Runtime
+) -> None:
+    """What the router does after the health checker has seen zero copies: router/wake.py's
+    path (model_waking, WakeRequests counted, the model's wake time), no SageMaker call."""
+    router.repo.apply(f"sm-{ENDPOINT}", lambda i: replace(i, status="unhealthy"))
+    router.refresh()
+    with router.client() as c:
+        deadline = time.monotonic() + 5
+        while True:
+            resp = c.post("/v1/chat/completions", json={**CHAT, "model": "phi-2"})
+            if resp.status_code == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        metrics = c.get("/metrics", headers=router.admin).text
+        body = {"prompt": "hello", "max_length": 4, "preferred_model": "phi-2"}
+        fallback = c.post("/inference", json={**body, "fallback_mode": ["small"]})
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["error"]["code"] == "model_waking"
+    assert resp.headers["Retry-After"] == str(WAKE_SECONDS)
+    assert re.search(r'motherfluxer_wake_requests_total\{[^}]*model="phi-2"[^}]*\} [1-9]', metrics)
+    assert fallback.status_code == 200 and fallback.json()["model"] == "small"
+    assert runtime.calls == []
