@@ -232,7 +232,12 @@ class AccountsPolicy:
         if ticket.completion.budget_alert_80:
             self.metrics.count("BudgetUsage80", model=record.model)
         if ticket.completion.cost_usd:
-            self.metrics.count("CostUsd", float(ticket.completion.cost_usd), model=record.model)
+            self.metrics.count(
+                "CostUsd",
+                float(ticket.completion.cost_usd),
+                model=record.model,
+                version=record.version or "none",
+            )
 
     def _in_background(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)
