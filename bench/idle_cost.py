@@ -5,8 +5,9 @@
 
 "Idle" means deployed with no user traffic: what runs around the clock (database, cache,
 NAT, endpoints, WAF, dashboards, alarms, secrets, SnapStart cache, the scheduled health
-checker) plus the capacity floors autoscaling keeps (SageMaker minimum instances, ECS
-service minimum tasks and the GPU hosts they need). Prices: bench/idle_prices.json (its date
+checker) plus the capacity floors autoscaling keeps (SageMaker minimum instances, or for
+inference components the managed-scaling minimum and the copies' floor; ECS service minimum
+tasks and the GPU hosts they need). Prices: bench/idle_prices.json (its date
 and region are printed). Per-request charges (API Gateway, Lambda per call, tokens) are zero
 at idle and left out.
 """
@@ -45,8 +46,8 @@ def _metrics_in_alarm(props: dict[str, Any]) -> int:
     return max(1, sum(1 for q in props.get("Metrics", []) if "MetricStat" in q))
 
 
-def _endpoint_floor(templates: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """SageMaker endpoint name -> minimum instances kept by autoscaling."""
+def _scalable_floors(templates: dict[str, dict[str, Any]], pattern: str) -> dict[str, int]:
+    """Resource name (the pattern's group) -> MinCapacity of its scalable target."""
     floors: dict[str, int] = {}
     for template in templates.values():
         for res in template["Resources"].values():
@@ -54,10 +55,56 @@ def _endpoint_floor(templates: dict[str, dict[str, Any]]) -> dict[str, int]:
             if res["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget" and isinstance(
                 props.get("ResourceId"), str
             ):
-                match = re.match(r"endpoint/([^/]+)/variant/", props["ResourceId"])
+                match = re.match(pattern, props["ResourceId"])
                 if match:
                     floors[match.group(1)] = int(props["MinCapacity"])
     return floors
+
+
+def _endpoint_floor(templates: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """SageMaker endpoint name -> minimum instances kept by variant autoscaling."""
+    return _scalable_floors(templates, r"endpoint/([^/]+)/variant/")
+
+
+def _component_copies(res: dict[str, Any], copy_floors: dict[str, int]) -> dict[str, int]:
+    """Endpoint logical id -> the fewest copies its inference components keep (each copy is
+    assumed to need an instance of its own: one GPU per copy, one GPU per instance)."""
+    copies: dict[str, int] = defaultdict(int)
+    for component in res.values():
+        if component["Type"] != "AWS::SageMaker::InferenceComponent":
+            continue
+        props = component["Properties"]
+        endpoint = props["EndpointName"]
+        endpoint_id = endpoint["Fn::GetAtt"][0] if isinstance(endpoint, dict) else endpoint
+        name = props.get("InferenceComponentName")
+        floor = copy_floors.get(name, props.get("RuntimeConfig", {}).get("CopyCount", 1))
+        copies[endpoint_id] += floor
+    return copies
+
+
+def _sagemaker_endpoint(
+    res: dict[str, Any],
+    logical_id: str,
+    floors: dict[str, int],
+    copies: dict[str, int],
+) -> Iterator[Line]:
+    props = res[logical_id]["Properties"]
+    config_id = props["EndpointConfigName"]["Fn::GetAtt"][0]
+    for variant in res[config_id]["Properties"]["ProductionVariants"]:
+        itype = variant["InstanceType"]
+        hourly = PRICES["sagemaker_hourly"][itype]
+        managed = variant.get("ManagedInstanceScaling") or {}
+        if managed.get("Status") == "ENABLED":
+            # Inference components: SageMaker keeps MinInstanceCount, or what the copies'
+            # autoscaling floor needs, whichever is more; 0 and 0 is asleep.
+            count = max(int(managed.get("MinInstanceCount", 1)), copies.get(logical_id, 0))
+            asleep = " (scaled to zero)" if count == 0 else ""
+            yield Line(
+                f"SageMaker {itype} kept at idle: {count}{asleep}", _per_month(hourly, count)
+            )
+            continue
+        count = floors.get(props["EndpointName"], variant.get("InitialInstanceCount", 1))
+        yield Line(f"SageMaker {itype} (endpoint minimum instances)", _per_month(hourly, count))
 
 
 def _ecs_hosts(template: dict[str, Any]) -> Iterator[Line]:
@@ -94,10 +141,12 @@ def _ecs_hosts(template: dict[str, Any]) -> Iterator[Line]:
 
 def _lines(templates: dict[str, dict[str, Any]]) -> Iterator[Line]:
     floors = _endpoint_floor(templates)
+    copy_floors = _scalable_floors(templates, r"inference-component/([^/]+)$")
     for template in templates.values():
         yield from _ecs_hosts(template)
         res = template["Resources"]
-        for res_entry in res.values():
+        copies = _component_copies(res, copy_floors)
+        for logical_id, res_entry in res.items():
             kind, props = res_entry["Type"], res_entry.get("Properties", {})
             if kind == "AWS::EC2::Instance":
                 itype = props["InstanceType"]
@@ -151,16 +200,7 @@ def _lines(templates: dict[str, dict[str, Any]]) -> Iterator[Line]:
                     gb * SECONDS * PRICES["lambda_snapstart_cache_gb_second"],
                 )
             elif kind == "AWS::SageMaker::Endpoint":
-                config_id = props["EndpointConfigName"]["Fn::GetAtt"][0]
-                for variant in res[config_id]["Properties"]["ProductionVariants"]:
-                    count = floors.get(
-                        props["EndpointName"], variant.get("InitialInstanceCount", 1)
-                    )
-                    hourly = PRICES["sagemaker_hourly"][variant["InstanceType"]]
-                    yield Line(
-                        f"SageMaker {variant['InstanceType']} (endpoint minimum instances)",
-                        _per_month(hourly, count),
-                    )
+                yield from _sagemaker_endpoint(res, logical_id, floors, copies)
             elif kind == "AWS::Events::Rule" and "ScheduleExpression" in props:
                 yield from _scheduled(res, props)
             elif kind == "AWS::Lambda::EventSourceMapping":

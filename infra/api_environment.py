@@ -79,6 +79,7 @@ def router_environment(
         env.REDIS_TLS: "true",
         env.USAGE_QUEUE_URL: data.usage_queue.queue_url,
         env.SAGEMAKER_ENDPOINTS: json.dumps(naming.sagemaker_endpoints(config), sort_keys=True),
+        env.SAGEMAKER_COMPONENTS: json.dumps(naming.sagemaker_components(config), sort_keys=True),
         env.ENROLLMENT_SECRETS: stack.to_json_string(
             {model_id: s.secret_arn for model_id, s in data.enrollment_secrets.items()}
         ),

@@ -233,6 +233,20 @@ class ApiStack(cdk.Stack):
                     resources=endpoint_arns,
                 )
             )
+            # A component with no copy is a sleeping model (health_checker/probe.py).
+            self.health_fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:DescribeInferenceComponent"],
+                    resources=[
+                        self.format_arn(
+                            service="sagemaker", resource="inference-component", resource_name=c
+                        )
+                        for c in sorted(
+                            s["component"] for s in naming.sagemaker_components(config).values()
+                        )
+                    ],
+                )
+            )
         bedrock = self.providers.bedrock_models()
         if bedrock:
             statement = iam.PolicyStatement(

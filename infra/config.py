@@ -32,14 +32,26 @@ def _family(instance_type: str) -> str:
 
 
 class SageMakerHosting(_Strict):
-    """A real-time SageMaker endpoint per model version, autoscaled on invocations."""
+    """A SageMaker endpoint per model version hosting one inference component, whose copies
+    autoscale on concurrent requests; with `min` 0 the copies and the instances behind them
+    go to zero while unused and a request wakes them (infra/sagemaker_components.py)."""
 
     kind: Literal["sagemaker"]
     instance_type: str = "ml.g5.xlarge"
+    # Instances at first deploy; the component's copies are placed on them.
     initial_instance_count: int = Field(default=1, ge=1, le=20)
-    min: int = Field(default=1, ge=1, le=20)
+    # Bounds on the component's copies (one GPU each) and on the instances under them.
+    min: int = Field(default=0, ge=0, le=20)
     max: int = Field(default=2, ge=1, le=40)
-    invocations_per_instance: int = Field(default=60, ge=1)
+    # Target-tracking goal: requests in flight per copy (high-resolution metric).
+    concurrent_requests_per_copy: int = Field(default=4, ge=1, le=1000)
+    # What one copy reserves on the instance (ml.g5.xlarge: 4 vCPU, 16 GiB, 1 GPU).
+    copy_accelerators: int = Field(default=1, ge=0, le=8)
+    copy_cpu_cores: float = Field(default=2, gt=0, le=192)
+    copy_memory_mb: int = Field(default=8192, ge=128)
+    # Seconds from the first request to a sleeping model until it answers: the router's
+    # Retry-After. A GPU instance launch (about 5 min) plus the image's start period.
+    wake_seconds: int = Field(default=900, ge=30, le=3600)
     model_id: str = Field(min_length=1)
 
     @field_validator("instance_type")
@@ -53,8 +65,10 @@ class SageMakerHosting(_Strict):
 
     @model_validator(mode="after")
     def _bounds(self) -> SageMakerHosting:
-        if not self.min <= self.initial_instance_count <= self.max:
-            raise ValueError("need min <= initial_instance_count <= max")
+        if not self.min <= self.max:
+            raise ValueError("need min <= max")
+        if self.initial_instance_count > self.max:
+            raise ValueError("need initial_instance_count <= max")
         return self
 
 
@@ -133,7 +147,10 @@ class ModelConfig(ModelSpec):
     @property
     def scales_to_zero(self) -> bool:
         """True when the model may have no instance at all while unused."""
-        return isinstance(self.hosting, EcsHosting) and self.hosting.min_count == 0
+        hosting = self.hosting
+        if isinstance(hosting, EcsHosting):
+            return hosting.min_count == 0
+        return isinstance(hosting, SageMakerHosting) and hosting.min == 0
 
 
 class Sizes(_Strict):
@@ -274,7 +291,7 @@ class StageConfig(_Strict):
             doc["scale_to_zero"] = {
                 m.id: {"wake_seconds": m.hosting.wake_seconds}
                 for m in sleeping
-                if isinstance(m.hosting, EcsHosting)
+                if isinstance(m.hosting, EcsHosting | SageMakerHosting)
             }
             doc["readiness"] = {"models": [m.id for m in self.models if not m.scales_to_zero]}
         return json.dumps(doc, sort_keys=True)

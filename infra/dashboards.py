@@ -60,8 +60,8 @@ def model_row(model: ModelConfig) -> list[cw.IWidget]:
             width=8,
         ),
         cw.GraphWidget(
-            title=f"{model.id}: cost (USD) / healthy instances",
-            left=[contract_metric(contract.COST_USD, label="cost", model=model.id)],
+            title=f"{model.id}: cost (USD) per version / healthy instances",
+            left=per_version(contract.COST_USD, versions, label_prefix="cost "),
             right=[
                 contract_metric(
                     contract.HEALTHY_INSTANCES, "Minimum", label="healthy", model=model.id

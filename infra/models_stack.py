@@ -5,6 +5,8 @@ ECS tasks join the router's pool through the registration route, with the model'
 key (injected by the ECS agent) or, where `registration_iam_auth` is on, SigV4 with the task
 role; then they heartbeat. SageMaker endpoints do not register: the health checker lists them
 from MOTHERFLUXER_SAGEMAKER_ENDPOINTS (health_checker/static.py), so their role gets no grant.
+Each SageMaker version is an inference component that can scale to zero
+(infra/sagemaker_components.py); the router calls it by name (MOTHERFLUXER_SAGEMAKER_COMPONENTS).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
@@ -31,6 +32,7 @@ from infra.ecs_models import ServicesAfterCapacityAssociations, gpu_capacity, mo
 from infra.iam_hygiene import ExpandWildcardActions
 from infra.model_startup import EcsHealthTiming, image_start_seconds, sagemaker_startup_timeout
 from infra.network_stack import NetworkStack
+from infra.sagemaker_components import ComponentSpec, host_component
 
 IMAGE_EXCLUDES = [
     "**/__pycache__",
@@ -81,6 +83,7 @@ class ModelsStack(cdk.Stack):
         cdk.Aspects.of(self).add(ExpandWildcardActions())
         cdk.Aspects.of(self).add(ServicesAfterCapacityAssociations())
         self.endpoints: dict[str, sagemaker.CfnEndpoint] = {}
+        self.components: dict[str, sagemaker.CfnInferenceComponent] = {}
         self.services: dict[str, ecs.Ec2Service] = {}
         for model in config.hosted_by("sagemaker"):
             self._sagemaker_model(model)
@@ -125,6 +128,11 @@ class ModelsStack(cdk.Stack):
         endpoint_names = [
             naming.endpoint_name(self._config, model, v.version) for v in model.versions
         ]
+        # Endpoint logs, and the inference components' own container logs.
+        components = [naming.component_name(self._config, model, v.version) for v in model.versions]
+        log_groups = [f"/aws/sagemaker/Endpoints/{name}" for name in endpoint_names] + [
+            f"/aws/sagemaker/InferenceComponents/{name}" for name in components
+        ]
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -132,10 +140,10 @@ class ModelsStack(cdk.Stack):
                     self.format_arn(
                         service="logs",
                         resource="log-group",
-                        resource_name=f"/aws/sagemaker/Endpoints/{name}:*",
+                        resource_name=f"{group}:*",
                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
                     )
-                    for name in endpoint_names
+                    for group in log_groups
                 ],
             )
         )
@@ -157,11 +165,11 @@ class ModelsStack(cdk.Stack):
                 resources=["*"],
             )
         )
-        for name in endpoint_names:
+        for group in log_groups:
             ack(
                 role,
                 "IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
-                f"log-group:/aws/sagemaker/Endpoints/{name}:*]",
+                f"log-group:{group}:*]",
                 "Log streams are created per instance inside the endpoint's own log group",
             )
         subnets = self._network.vpc.select_subnets(
@@ -190,48 +198,24 @@ class ModelsStack(cdk.Stack):
                 enable_network_isolation=False,
             )
             sm_model.node.add_dependency(role)
-            endpoint_config = sagemaker.CfnEndpointConfig(
+            hosted = host_component(
                 self,
-                f"EndpointConfig-{vkey}",
-                production_variants=[
-                    sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                        variant_name="AllTraffic",
-                        model_name=sm_model.attr_model_name,
-                        instance_type=hosting.instance_type,
-                        initial_instance_count=hosting.initial_instance_count,
-                        initial_variant_weight=1.0,
-                        container_startup_health_check_timeout_in_seconds=(
-                            sagemaker_startup_timeout(self.start_seconds)
-                        ),
-                        model_data_download_timeout_in_seconds=900,
-                    )
-                ],
+                ComponentSpec(
+                    key=vkey,
+                    model_id=model.id,
+                    endpoint_name=endpoint_name,
+                    component_name=naming.component_name(self._config, model, version),
+                    model_name=sm_model.attr_model_name,
+                    role_arn=role.role_arn,
+                    security_group_ids=[self._network.model_sg.security_group_id],
+                    subnet_ids=subnets,
+                    startup_timeout_s=sagemaker_startup_timeout(self.start_seconds),
+                ),
+                hosting,
             )
-            endpoint = sagemaker.CfnEndpoint(
-                self,
-                f"Endpoint-{vkey}",
-                endpoint_name=endpoint_name,
-                endpoint_config_name=endpoint_config.attr_endpoint_config_name,
-            )
-            self.endpoints[f"{model.id}@{version}"] = endpoint
-
-            target = appscaling.ScalableTarget(
-                self,
-                f"Scaling-{vkey}",
-                service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-                resource_id=f"endpoint/{endpoint_name}/variant/AllTraffic",
-                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                min_capacity=hosting.min,
-                max_capacity=hosting.max,
-            )
-            target.node.add_dependency(endpoint)
-            target.scale_to_track_metric(
-                "InvocationsPerInstance",
-                target_value=hosting.invocations_per_instance,
-                predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-                scale_in_cooldown=cdk.Duration.minutes(10),
-                scale_out_cooldown=cdk.Duration.minutes(2),
-            )
+            hosted.endpoint.node.add_dependency(role)
+            self.endpoints[f"{model.id}@{version}"] = hosted.endpoint
+            self.components[f"{model.id}@{version}"] = hosted.component
 
     # -- ECS ---------------------------------------------------------------------------------
 

@@ -68,9 +68,10 @@ RETRIES = _router("Retries", "model", "version")
 FALLBACKS = _router("Fallbacks", "model", "version")
 TOKENS_IN = _router("TokensIn", "model", "version")
 TOKENS_OUT = _router("TokensOut", "model", "version")
-# Counted by the accounts policy (RouterMetrics.count) after admission or settlement; the call
-# sites know the model but not the version that answered, so cost is per model.
-COST_USD = _router("CostUsd", "model", unit=NONE)
+# Counted by the accounts policy (RouterMetrics.count) after admission or settlement. Cost is
+# settled per answered request, so it carries the version that answered (seed 000's
+# version-specific monitoring; "none" when no version answered); budgets are per model.
+COST_USD = _router("CostUsd", "model", "version", unit=NONE)
 BUDGET_REJECTED = _router("BudgetRejected", "model")
 BUDGET_USAGE_80 = _router("BudgetUsage80", "model")
 RATE_LIMITED = _router("RateLimited", "tier")

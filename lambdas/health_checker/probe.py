@@ -70,8 +70,13 @@ async def probe_provider(
         return ProbeResult(inst.instance_id, False, f"models {type(exc).__name__}", _ms(started))
 
 
-def probe_sagemaker(client: Any, inst: Instance) -> ProbeResult:
+def probe_sagemaker(client: Any, inst: Instance, component: str | None = None) -> ProbeResult:
+    """An endpoint is judged by its status; one hosting an inference component by the
+    component's, and a component with no copy (scaled to zero) is out of rotation, so the
+    router treats its model as asleep (router/wake.py) instead of calling it."""
     started = time.perf_counter()
+    if component:
+        return _probe_component(client, inst, component, started)
     try:
         status = client.describe_endpoint(EndpointName=inst.endpoint)["EndpointStatus"]
     except Exception as exc:
@@ -80,6 +85,17 @@ def probe_sagemaker(client: Any, inst: Instance) -> ProbeResult:
     return ProbeResult(
         inst.instance_id, status in ("InService", "Updating"), f"endpoint {status}", _ms(started)
     )
+
+
+def _probe_component(client: Any, inst: Instance, name: str, started: float) -> ProbeResult:
+    try:
+        found = client.describe_inference_component(InferenceComponentName=name)
+    except Exception as exc:
+        return ProbeResult(inst.instance_id, False, type(exc).__name__, _ms(started))
+    status = found.get("InferenceComponentStatus", "")
+    copies = int((found.get("RuntimeConfig") or {}).get("CurrentCopyCount") or 0)
+    ok = status in ("InService", "Updating") and copies > 0
+    return ProbeResult(inst.instance_id, ok, f"component {status}, {copies} copies", _ms(started))
 
 
 def _ms(started: float) -> float:
@@ -141,8 +157,17 @@ async def check_all(
         results.update({r.instance_id: r for r in probes})
     sm = [i for i in instances if i.kind == "sagemaker"]
     if sm and sagemaker_client_factory is not None:
+        from router.upstream.sagemaker import component_of, components_from_env
+
         client = sagemaker_client_factory()
-        probes = await asyncio.gather(*(asyncio.to_thread(probe_sagemaker, client, i) for i in sm))
+        known = components_from_env()
+        named = [(i, component_of(i, known)) for i in sm]
+        probes = await asyncio.gather(
+            *(
+                asyncio.to_thread(probe_sagemaker, client, i, c.name if c else None)
+                for i, c in named
+            )
+        )
         results.update({r.instance_id: r for r in probes})
 
     now = clock()

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from router import tracing
 from router.app import create_app
 from router.catalog_source import load_catalog
 from router.services import Services, build_services
@@ -37,9 +38,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         from router.accounts_policy.routes import accounts_routers
 
         extra = accounts_routers()
-    return create_app(
+    app = create_app(
         services, policy_factory=policy, extra_routers=extra, max_body_bytes=settings.max_body_bytes
     )
+    # In Lambda, spans leave before each response ends, not after the environment thaws.
+    tracing.install(app)
+    return app
 
 
 def serve(argv: list[str] | None = None) -> None:

@@ -71,7 +71,7 @@ def _series() -> _Series:
         ),
         # RouterMetrics.count() names -> the counter that carries them.
         counted={
-            "CostUsd": counter("cost_usd", "Cost charged (USD)", ("model",)),
+            "CostUsd": counter("cost_usd", "Cost charged (USD)", ("model", "version")),
             "RateLimited": counter("rate_limited", "Rejected by rate limits", ("tier",)),
             "BudgetRejected": counter("budget_rejected", "Rejected by budgets", ("model",)),
             "WakeRequests": counter("wake_requests", "Requests for a sleeping model", ("model",)),

@@ -17,7 +17,7 @@ from router.snapshot import SnapshotStore
 from router.upstream.base import UpstreamClient
 from router.upstream.openai_http import OpenAIHTTPClient
 from router.upstream.providers import ExternalProviders
-from router.upstream.sagemaker import SageMakerClient
+from router.upstream.sagemaker import SageMakerClient, parse_components
 from routing.catalog import Catalog
 
 logger = logging.getLogger("motherfluxer.router")
@@ -134,7 +134,9 @@ def build_services(
     clients: dict[str, UpstreamClient] = {
         "openai": OpenAIHTTPClient(auth_for=provider_auth),
         "sagemaker": SageMakerClient(
-            region=settings.region, endpoint_url=settings.sagemaker_endpoint
+            region=settings.region,
+            endpoint_url=settings.sagemaker_endpoint,
+            components=parse_components(settings.sagemaker_components),
         ),
         "external": ExternalProviders(),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from contracts import env
 from contracts.env import flag, integer, json_object, number, text
@@ -47,6 +48,8 @@ class Settings:
     enrollment_secrets: dict[str, str] = field(default_factory=dict)
     # model id -> version -> SageMaker endpoint name (AWS).
     sagemaker_endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+    # endpoint name -> {"component", "wake_seconds"}: inference components (AWS).
+    sagemaker_components: dict[str, Any] = field(default_factory=dict)
     # model id -> {"provider", "base_url", "model", "api_key_secret"} (AWS).
     external_providers: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # SigV4 registration (API Gateway IAM authorizer on the registration route).
@@ -92,6 +95,7 @@ class Settings:
             redis_auth_secret=text(env.REDIS_AUTH_SECRET),
             enrollment_secrets=json_object(env.ENROLLMENT_SECRETS),
             sagemaker_endpoints=json_object(env.SAGEMAKER_ENDPOINTS),
+            sagemaker_components=json_object(env.SAGEMAKER_COMPONENTS),
             external_providers=json_object(env.EXTERNAL_PROVIDERS),
             registration_iam=flag(env.REGISTRATION_IAM),
             registration_roles=json_object(env.REGISTRATION_ROLES),

@@ -4,12 +4,20 @@ GenAI semantic-convention attributes, exported over OTLP/HTTP.
 Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set; when off, nothing of OpenTelemetry is
 imported (a Lambda cold start pays nothing) and every hook is a no-op. The exporter reads the
 standard `OTEL_EXPORTER_OTLP_*` variables itself (endpoint + `/v1/traces`, headers, timeout).
+
+In Lambda the environment freezes as soon as an invocation's response is complete, and the
+batch processor's timer thread freezes with it: spans would leave late (at the next thaw) or
+never (the environment is reaped). So in Lambda, `FlushAtResponseEnd` exports them just
+before the last body message of each response: after the span has ended (the record step
+runs before the body's end, for a stream after its last event), while the invocation is
+still open. One export per request, in a worker thread so the event loop keeps serving.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,6 +60,48 @@ def flush(timeout_ms: int = 5000) -> None:
     """Send what is buffered now (a Lambda may freeze right after answering)."""
     if _provider is not None:
         _provider.force_flush(timeout_ms)
+
+
+# How long the end of a response may wait for the collector in Lambda.
+LAMBDA_FLUSH_TIMEOUT_MS = 2000
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def in_lambda() -> bool:
+    return bool(os.environ.get(env.LAMBDA_FUNCTION_NAME))
+
+
+class FlushAtResponseEnd:
+    """ASGI middleware: export the spans before each HTTP response's final body message.
+
+    Pure ASGI (not BaseHTTPMiddleware) so that streamed responses pass through untouched.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not enabled():
+            await self.app(scope, receive, send)
+            return
+
+        async def send_after_flush(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await asyncio.to_thread(flush, LAMBDA_FLUSH_TIMEOUT_MS)
+            await send(message)
+
+        await self.app(scope, receive, send_after_flush)
+
+
+def install(app: Any) -> None:
+    """Add the flush to an app that runs in Lambda (Mangum or the Web Adapter); elsewhere the
+    batch processor's own timer exports, off every response."""
+    if in_lambda():
+        app.add_middleware(FlushAtResponseEnd)
 
 
 def provider_name(kind: str, tags: dict[str, str]) -> str:

@@ -46,10 +46,12 @@ def test_health_check_grace_covers_the_image_start_period(
         assert check["StartPeriod"] <= 300  # the most ECS accepts
         assert check["StartPeriod"] + check["Interval"] * check["Retries"] >= start
     if stage == "prod":
-        configs = _by_type(synth.template(stage, "Models"), "AWS::SageMaker::EndpointConfig")
-        for config in configs.values():
-            variant = config["Properties"]["ProductionVariants"][0]
-            assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == max(60, start)
+        # Inference components carry the start-up timeout (their variant has no model).
+        components = _by_type(synth.template(stage, "Models"), "AWS::SageMaker::InferenceComponent")
+        assert components
+        for component in components.values():
+            startup = component["Properties"]["Specification"]["StartupParameters"]
+            assert startup["ContainerStartupHealthCheckTimeoutInSeconds"] == max(60, start)
 
 
 def test_start_period_is_read_from_the_image_healthcheck(tmp_path: Path) -> None:

@@ -62,3 +62,28 @@ def test_prod_states_its_idle_floor(synth: Synth, capsys: pytest.CaptureFixture)
     out = capsys.readouterr().out
     assert "us-east-1 list prices of" in out and "prod: $" in out
     assert totals["prod"] > totals["dev"]
+
+
+def test_prod_sagemaker_gpu_costs_nothing_at_idle(synth: Synth) -> None:
+    bench = _bench()
+    prod = bench.itemize(bench.stage_templates(synth.outdir)["prod"])
+    sagemaker = [x for x in prod if x.item.startswith("SageMaker ml.")]
+    assert sagemaker, [x.item for x in prod]
+    assert all(x.monthly == 0 and "scaled to zero" in x.item for x in sagemaker)
+
+
+def test_a_sagemaker_component_kept_awake_is_priced(synth: Synth) -> None:
+    # The copies' floor keeps instances even when managed scaling may go to zero.
+    import copy
+
+    bench = _bench()
+    templates = copy.deepcopy(bench.stage_templates(synth.outdir)["prod"])
+    models = templates["MotherFluxer-prod-Models.template.json"]["Resources"]
+    for resource in models.values():
+        props = resource.get("Properties", {})
+        if str(props.get("ResourceId", "")).startswith("inference-component/"):
+            props["MinCapacity"] = 1
+    sagemaker = [x for x in bench.itemize(templates) if x.item.startswith("SageMaker ml.")]
+    hourly = bench.PRICES["sagemaker_hourly"]["ml.g5.xlarge"]
+    # Two versions, one instance each.
+    assert sagemaker[0].monthly == pytest.approx(2 * hourly * bench.HOURS)

@@ -141,6 +141,29 @@ def test_every_dashboard_and_alarm_query_matches_an_emitted_series(
     assert unmatched(found, emitted(emf_documents)) == []
 
 
+def test_cost_is_emitted_and_charted_per_model_and_version(
+    synth: Synth, emf_documents: list[dict]
+) -> None:
+    """Seed 000's version-specific monitoring: cost is split by the version that answered."""
+    assert set(contract.COST_USD.dimensions) == {"model", "version"}
+    sites = [dims for (name, dims) in count_call_sites() if name == "CostUsd"]
+    assert sites and all(dims == {"model", "version"} for dims in sites)
+    assert any(
+        s.name == "CostUsd" and s.dimensions == {"model", "version", "service"}
+        for s in emitted(emf_documents)
+    )
+    cost = [q for q in queries(synth.templates) if q.series.name == "CostUsd"]
+    assert cost and all(q.series.dimensions == {"model", "version", "service"} for q in cost)
+    # prod's phi-2 has two versions: the model's dashboard draws one cost line for each.
+    body = "".join(
+        json.dumps(d["Properties"]["DashboardBody"])
+        for d in synth.template("prod", "Monitoring")["Resources"].values()
+        if d["Type"] == "AWS::CloudWatch::Dashboard"
+    )
+    for version in ("v1", "v2"):
+        assert f"cost phi-2 {version}" in body, version
+
+
 def test_dynamodb_throttles_are_queried_per_operation(synth: Synth) -> None:
     # AWS/DynamoDB files ThrottledRequests under TableName + Operation; TableName alone is an
     # empty series.

@@ -256,7 +256,12 @@ class AccountsPolicy:
         if completion.budget_alert_80:
             self.metrics.count("BudgetUsage80", model=record.model)
         if completion.cost_usd:
-            self.metrics.count("CostUsd", float(completion.cost_usd), model=record.model)
+            self.metrics.count(
+                "CostUsd",
+                float(completion.cost_usd),
+                model=record.model,
+                version=record.version or "none",
+            )
 
     def _in_background(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)

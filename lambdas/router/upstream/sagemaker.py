@@ -2,6 +2,15 @@
 
 boto3 is synchronous, so calls run in a worker thread; the streamed variant pumps the event
 stream through a queue so the event loop never blocks on the network.
+
+An endpoint that hosts an inference component is called with its name
+(`InferenceComponentName`). A component scaled to zero answers every call with a
+ValidationError ("Inference Component has no capacity ..."), and that failed call is what
+emits `NoCapacityInvocationFailures`, the alarm that adds a copy (infra/sagemaker_components.py).
+The client reports it as a refused attempt with a Retry-After of the model's wake time: the
+dispatcher fails over to the request's fallbacks, or answers 503 with that Retry-After, and
+keeps this process away from the sleeping endpoint meanwhile; the health checker then marks
+the instance out of rotation and router/wake.py takes over, as for ECS models.
 """
 
 from __future__ import annotations
@@ -9,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from contracts import env
 from router.upstream.base import (
+    CONN_REFUSED,
     CONN_RESET,
     HTTP_5XX,
     HTTP_429,
@@ -28,12 +40,58 @@ from router.upstream.base import (
 from routing.instances import Instance
 
 _END = object()
+# A component's wake time when neither its tags nor the stack's map give one.
+DEFAULT_WAKE_SECONDS = 600
+COMPONENT_TAG = "inference_component"
+WAKE_TAG = "wake_seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """The inference component an endpoint hosts, and how long it takes to wake from zero."""
+
+    name: str
+    wake_seconds: float = DEFAULT_WAKE_SECONDS
+
+
+def parse_components(raw: Mapping[str, Any]) -> dict[str, Component]:
+    """MOTHERFLUXER_SAGEMAKER_COMPONENTS: endpoint -> {"component", "wake_seconds"}."""
+    out: dict[str, Component] = {}
+    for endpoint, spec in raw.items():
+        if isinstance(spec, str):
+            out[endpoint] = Component(spec)
+        elif isinstance(spec, Mapping) and spec.get("component"):
+            wake = float(spec.get("wake_seconds") or DEFAULT_WAKE_SECONDS)
+            out[endpoint] = Component(str(spec["component"]), wake)
+    return out
+
+
+def components_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Component]:
+    return parse_components(env.json_object(env.SAGEMAKER_COMPONENTS, environ))
+
+
+def component_of(instance: Instance, components: Mapping[str, Component]) -> Component | None:
+    """The instance's own tags win (a registered instance says what it is), else the map."""
+    name = instance.tags.get(COMPONENT_TAG)
+    known = components.get(instance.endpoint)
+    if name:
+        wake = instance.tags.get(WAKE_TAG)
+        default = known.wake_seconds if known else DEFAULT_WAKE_SECONDS
+        return Component(name, float(wake) if wake else default)
+    return known
 
 
 class SageMakerClient:
-    def __init__(self, *, region: str, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        region: str,
+        endpoint_url: str | None = None,
+        components: Mapping[str, Component] | None = None,
+    ) -> None:
         self._region = region
         self._endpoint_url = endpoint_url
+        self._components = dict(components or {})
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -71,12 +129,16 @@ class SageMakerClient:
         # The container serves OpenAI bodies on /invocations; the path tells it which shape.
         client = self._get_client(timeouts)
         custom = "completions" if path.endswith("/completions") and "chat" not in path else "chat"
+        component = component_of(instance, self._components)
+        target: dict[str, str] = {"EndpointName": instance.endpoint}
+        if component is not None:
+            target["InferenceComponentName"] = component.name
         if not stream:
             try:
                 resp = await asyncio.wait_for(
                     asyncio.to_thread(
                         client.invoke_endpoint,
-                        EndpointName=instance.endpoint,
+                        **target,
                         ContentType="application/json",
                         Accept="application/json",
                         CustomAttributes=f"route={custom}",
@@ -89,7 +151,7 @@ class SageMakerClient:
                     TIMEOUT_FIRST_BYTE, "endpoint did not answer in time"
                 ) from None
             except Exception as exc:
-                raise _translate(exc) from None
+                raise _translate(exc, component) from None
             body = resp["Body"].read()
             return BufferedReply(
                 status=200, body=body, content_type=resp.get("ContentType", "application/json")
@@ -102,7 +164,7 @@ class SageMakerClient:
         def pump() -> None:
             try:
                 resp = client.invoke_endpoint_with_response_stream(
-                    EndpointName=instance.endpoint,
+                    **target,
                     ContentType="application/json",
                     Accept="text/event-stream",
                     CustomAttributes=f"route={custom}",
@@ -117,7 +179,7 @@ class SageMakerClient:
                     elif "ModelStreamError" in event or "InternalStreamFailure" in event:
                         raise UpstreamFailure(CONN_RESET, "endpoint stream failed")
             except Exception as exc:
-                err = exc if isinstance(exc, UpstreamFailure) else _translate(exc)
+                err = exc if isinstance(exc, UpstreamFailure) else _translate(exc, component)
                 with contextlib.suppress(RuntimeError):
                     asyncio.run_coroutine_threadsafe(queue.put(err), loop).result()
                 return
@@ -187,14 +249,28 @@ class _EventSplitter:
         return bool(self._buf.strip())
 
 
-def _translate(exc: Exception) -> UpstreamFailure:
+def no_capacity(code: str, message: str) -> bool:
+    """A component with no copy: SageMaker's ValidationError "... has no capacity to process
+    this request. ApplicationAutoScaling may be in-progress ..."."""
+    return code == "ValidationError" and "no capacity" in message.lower()
+
+
+def _translate(exc: Exception, component: Component | None = None) -> UpstreamFailure:
     code = ""
+    message = ""
     status = None
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code", "")
+        message = str(response.get("Error", {}).get("Message", ""))
         status = response.get("OriginalStatusCode") or response.get("ResponseMetadata", {}).get(
             "HTTPStatusCode"
+        )
+    if no_capacity(code, message):
+        wake = component.wake_seconds if component is not None else DEFAULT_WAKE_SECONDS
+        # Refused, not broken: nobody could take it. The Retry-After is the wake time.
+        return UpstreamFailure(
+            CONN_REFUSED, "inference component has no copy; waking", retry_after=wake
         )
     if code in ("ThrottlingException", "TooManyRequestsException") or status == 429:
         return UpstreamFailure(HTTP_429, "endpoint throttled", status=429)
