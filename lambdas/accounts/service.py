@@ -101,6 +101,7 @@ class AccountsService:
         self.create_user = self.admin.create_user
         self.create_key = self.admin.create_key
         self.revoke_key = self.admin.revoke_key
+        self.set_key_optimize = self.admin.set_key_optimize
         self.set_budget = self.admin.set_budget
         self.usage_report = self.reports.usage_report
         self.user_usage = self.reports.user_usage

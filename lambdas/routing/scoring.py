@@ -244,8 +244,9 @@ def header_safe(text: str) -> str:
     return clean if len(clean) <= MAX_REASON_CHARS else clean[: MAX_REASON_CHARS - 3] + "..."
 
 
-def describe(best: ScoredModel, requirements: Requirements) -> str:
-    """The short parenthesised part of a reason, e.g. `spec 0.90, cost ok, 2 healthy`."""
+def describe(best: ScoredModel, requirements: Requirements, goal_source: str | None = None) -> str:
+    """The short parenthesised part of a reason, e.g. `spec 0.90, cost ok, 2 healthy`;
+    `goal_source` "key" says the goal is the API key's default, not the request's own."""
     parts = [f"spec {best.spec:.2f}"]
     if requirements.max_cost is not None:
         parts.append("cost ok" if best.est_cost <= requirements.max_cost else "cost over")
@@ -257,7 +258,7 @@ def describe(best: ScoredModel, requirements: Requirements) -> str:
     if best.relaxed:
         parts.append("requirements relaxed")
     if best.goal != "balanced" and not (best.goal == "latency" and requirements.prefer_speed):
-        parts.append(f"goal {best.goal}")
+        parts.append(f"goal {best.goal}" + (" (key default)" if goal_source == "key" else ""))
     if best.history_reason:
         parts.append(best.history_reason)
     return ", ".join(parts)

@@ -136,7 +136,7 @@ def _auto(
         models.append(spec.fallback)
     reason = (
         f"auto: task={cls.task}({cls.confidence:.2f}) -> {best.model} score={best.score:.2f} "
-        f"({describe(best, request.requirements)})"
+        f"({describe(best, request.requirements, request.goal_source)})"
     ) + _demoted(ranked)
     return ModelChoice("auto", tuple(models), reason, tuple(ranked[:MAX_AUTO_MODELS]))
 

@@ -96,7 +96,11 @@ class AccountsPolicy:
         user = caller.user_id
         if user and view.user_id:
             user = f"{user}:{view.user_id}"
-        return view.model_copy(update={"tier": caller.tier, "user_id": user or view.user_id})
+        # The key's default goal applies unless the request names its own.
+        update: dict = {"tier": caller.tier, "user_id": user or view.user_id}
+        if view.goal is None and caller.optimize is not None:
+            update.update(goal=caller.optimize, goal_source="key")
+        return view.model_copy(update=update)
 
     # -- admit ------------------------------------------------------------------------------
     async def admit(
