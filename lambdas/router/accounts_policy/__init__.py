@@ -28,6 +28,7 @@ from router.accounts_policy.usage import usage_record
 from router.api.deps import client_ip
 from router.authz import check
 from router.dispatch import Answer, BufferedAnswer, DispatchOutcome, DispatchRequest
+from router.feedback_refresh import FeedbackRefresher
 from router.metrics import RouterMetrics
 from router.pipeline.types import Admission, ParsedRequest
 from router.services import Services
@@ -58,14 +59,22 @@ class AccountsPolicy:
         self._local: Any = None
         self._prices = MeasuredPrices()
         self._background: set[asyncio.Task[None]] = set()
+        self.feedback_refresh: FeedbackRefresher | None = None
 
     # -- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
         if self.service is None:
             self._local = await start_local(self.svc)
             self.service = self._local.service
+        fetch = getattr(self.service, "feedback_means", None)
+        if fetch is not None:
+            # Mean feedback joins the routing history score, refreshed off the hot path.
+            self.feedback_refresh = FeedbackRefresher(fetch, self.svc.routing.outcomes)
+            self.feedback_refresh.start()
 
     async def aclose(self) -> None:
+        if self.feedback_refresh is not None:
+            await self.feedback_refresh.stop()
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         if self._local is not None:
