@@ -1,6 +1,6 @@
 """Priority queueing with real callers: registered keys before demo callers, and a heavy key
 cannot starve a light one. The real router with accounts (embedded PostgreSQL and Redis) in
-front of a real local upstream that takes 0.4 s per answer, held to one request at a time."""
+front of a real local upstream that takes 1.2 s per answer, held to one request at a time."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_registered_request_queued_after_demo_ones_is_served_first(
     queued_rig: HttpRig, upstream: OrderedUpstream
 ) -> None:
     _, key = queued_rig.new_user()
-    upstream.reset()
+    upstream.reset(delay_s=1.2)  # the holder outlasts queueing the others on a loaded machine
     with ThreadPoolExecutor(6) as pool:
         holder = pool.submit(chat, queued_rig, key, "holder")
         assert upstream.wait_arrivals(1) == ["holder"]
@@ -106,7 +106,7 @@ def test_a_light_key_is_not_starved_behind_a_heavy_keys_queue(
 ) -> None:
     _, heavy = queued_rig.new_user()
     _, light = queued_rig.new_user()
-    upstream.reset()
+    upstream.reset(delay_s=1.2)  # the holder outlasts queueing the others on a loaded machine
     with ThreadPoolExecutor(6) as pool:
         holder = pool.submit(chat, queued_rig, heavy, "heavy-0", 200)
         assert upstream.wait_arrivals(1) == ["heavy-0"]

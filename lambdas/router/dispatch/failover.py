@@ -117,7 +117,10 @@ class Dispatcher:
         plan = RequestRetries(
             deadline=deadline, plan=tuple(Candidate(m, v) for m, v in req.candidates)
         )
+        waiting_since = time.perf_counter()
         ticket = await self._wait_turn(req, deadline - margin, on_complete)
+        # Time spent queued is neither upstream time nor router overhead.
+        queued_s = time.perf_counter() - waiting_since if ticket and ticket.waited else 0.0
         admitted = AdmittedInstances(
             pick, self._health, lambda i: i.kind in self._clients, plan, self.queue.has_room
         )
@@ -171,7 +174,11 @@ class Dispatcher:
                 self._health.record(inst, Outcome.ok, elapsed * 1000)
                 attempts = len(plan.attempts) + 1
                 fallback = step.target.candidate.model != plan.plan[0].model
-                route = self._route(req, inst, step.target.candidate.model, attempts, upstream_s)
+                route = self._route(
+                    req, inst, step.target.candidate.model, attempts, upstream_s + queued_s
+                )
+                if queued_s:
+                    route.extra["x-motherfluxer-queued-ms"] = f"{queued_s * 1000:.1f}"
                 if isinstance(reply, StreamReply):
                     ends = RelayEnds(
                         self._health.record, self._relay_done(inst, ticket), on_complete
@@ -282,7 +289,11 @@ class Dispatcher:
                 version=version,
             )
             err.add_headers(route.headers())
-            outcome = DispatchOutcome.ended(req, route, err.status, error_code=err.code)
+            # Recorded without a model: a full queue is load, not the model failing (history).
+            unrouted = RouteInfo(
+                request_id=req.request_id, reason=route.reason, attempts=0, task=req.task
+            )
+            outcome = DispatchOutcome.ended(req, unrouted, err.status, error_code=err.code)
             await call_hook(on_complete, outcome)
             raise
 

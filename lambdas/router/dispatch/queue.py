@@ -68,6 +68,8 @@ class Ticket:
     claim: QueueClaim
     settled: bool = False
     closed: bool = False
+    # Granted after waiting in the queue (not at once).
+    waited: bool = False
 
     def settle(self) -> None:
         """The request is about to acquire an instance: its reservation turns into in-flight."""
@@ -191,10 +193,10 @@ class ModelQueues:
         snap = self._store.current()
         return [i for i in snap.instances if (i.model, i.version) == mv]
 
-    def _grant(self, mv: MV, claim: QueueClaim) -> Ticket:
+    def _grant(self, mv: MV, claim: QueueClaim, waited: bool = False) -> Ticket:
         self._pending[mv] += 1
         self._key_tokens[claim.key] += claim.tokens
-        return Ticket(self, mv, claim)
+        return Ticket(self, mv, claim, waited=waited)
 
     def _untrack(self, claim: QueueClaim) -> None:
         left = self._key_tokens[claim.key] - claim.tokens
@@ -216,7 +218,7 @@ class ModelQueues:
             entry = queue.pop(index)
             if entry.future.done():
                 continue
-            entry.future.set_result(self._grant(mv, entry.claim))
+            entry.future.set_result(self._grant(mv, entry.claim, waited=True))
             available -= 1
         if not queue:
             self._waiting.pop(mv, None)
