@@ -114,6 +114,7 @@ class ModelQueues:
         self._pending: dict[MV, int] = defaultdict(int)
         self._key_tokens: dict[str, int] = defaultdict(int)
         self._seq = 0
+        self._groups: tuple[Any, dict[MV, list[Instance]]] | None = None
 
     # -- what others read ----------------------------------------------------------------------
     def depth(self, model: str) -> int:
@@ -190,8 +191,15 @@ class ModelQueues:
         return free_slots(mine, spec.queue.max_concurrency, local, self._clock())
 
     def _instances(self, mv: MV) -> list[Instance]:
+        # Grouped once per snapshot, not scanned per request.
         snap = self._store.current()
-        return [i for i in snap.instances if (i.model, i.version) == mv]
+        cached = self._groups
+        if cached is None or cached[0] is not snap:
+            groups: dict[MV, list[Instance]] = defaultdict(list)
+            for i in snap.instances:
+                groups[(i.model, i.version)].append(i)
+            cached = self._groups = (snap, dict(groups))
+        return cached[1].get(mv, [])
 
     def _grant(self, mv: MV, claim: QueueClaim, waited: bool = False) -> Ticket:
         self._pending[mv] += 1
