@@ -153,8 +153,12 @@ def score_models(
     goal: str | None = None,
     history: HistoryIndex | None = None,
     history_policy: HistoryPolicy = DEFAULT_HISTORY_POLICY,
+    keep_demoted: bool = False,
 ) -> list[ScoredModel]:
     """Capable, served models ranked best first (empty if none can take the request).
+
+    With `limit` and `keep_demoted`, the best model past the limit that history marked down is
+    appended after the top `limit`, so the reason can still name it (`demoted m (...)`).
 
     `goal` is the request's `optimize` (quality, cost, latency; None: balanced, or latency when
     `prefer_speed`). `history` is the refreshed outcome window; models with too little of it are
@@ -217,7 +221,14 @@ def score_models(
     ranked = fitting or others
     ranked.sort()
     if limit is not None:
-        ranked = ranked[:limit]
+        demoted = None
+        if (
+            keep_demoted
+            and effects
+            and not any(effects.get(r[1], (0.0,))[0] < 0 for r in ranked[1:limit])
+        ):
+            demoted = next((r for r in ranked[limit:] if effects.get(r[1], (0.0,))[0] < 0), None)
+        ranked = ranked[:limit] if demoted is None else [*ranked[:limit], demoted]
     return [
         ScoredModel(
             model,
