@@ -61,3 +61,9 @@ def select(
             )
         )
     return entries, instances
+
+
+def rules_for(model_ids: set[str], path: Path = LINEUP) -> list[dict[str, Any]]:
+    """The lineup's routing rules (seed 004's goal routes) whose target model is served."""
+    rules = json.loads(path.read_text()).get("rules", [])
+    return [r for r in rules if r.get("action", {}).get("route_to") in model_ids]

@@ -61,13 +61,16 @@ class EmbeddedStack:
         self.api_key: str | None = None
         self.catalog: dict[str, Any] = json.loads(options.catalog_path.read_text())
         # Seed 004's lineup models whose provider keys are set (devstack/lineup.py).
-        from devstack.lineup import select
+        from devstack.lineup import rules_for, select
 
         lineup, self.external_instances = (
             select({**os.environ, **options.router_env}) if options.lineup else ([], [])
         )
         self.local_models = [m["id"] for m in self.catalog["models"]]
         self.catalog["models"] = self.catalog["models"] + lineup
+        goal_rules = rules_for({m["id"] for m in lineup})
+        if goal_rules:
+            self.catalog["rules"] = [*self.catalog.get("rules", []), *goal_rules]
         self.catalog_file = options.catalog_path
 
     # -- secrets kept across restarts ----------------------------------------------------------

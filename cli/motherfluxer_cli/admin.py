@@ -82,8 +82,15 @@ def keys(client: Client, args: argparse.Namespace) -> None:
             body["tier"] = args.tier
         if args.expires:
             body["expires_at"] = args.expires
+        if args.optimize:
+            body["optimize"] = args.optimize
         res = client.call("POST", f"/admin/users/{quote(args.user_id)}/keys", body).data
         _show(args, res, f"{res['key']}\n(prefix {res['prefix']}; shown once, store it now)")
+        return
+    if args.action == "set-optimize":
+        goal = None if args.goal == "none" else args.goal
+        res = client.call("PATCH", f"/admin/keys/{quote(args.prefix)}", {"optimize": goal}).data
+        _show(args, res, f"key {args.prefix}: optimize {res['optimize'] or 'balanced'}")
         return
     res = client.call("DELETE", f"/admin/keys/{quote(args.prefix)}").data
     _show(args, res, f"revoked key {args.prefix}")

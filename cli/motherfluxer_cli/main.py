@@ -30,6 +30,7 @@ else the local stack's .local/admin_key and .local/api_key (sent to a loopback r
 exit codes: 0 ok, 1 failed (API error or a check/validation failed), 2 usage error,
 3 router unreachable, 4 key missing or refused (401/403)."""
 
+GOALS = ("quality", "cost", "latency")
 ADMIN_COMMANDS = {"users", "keys", "budget", "instances", "rollout", "tokens", "usage"}
 
 
@@ -88,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
     kc.add_argument("--tier", choices=("registered", "admin"))
     kc.add_argument("--scope", action="append")
     kc.add_argument("--expires", help="ISO 8601 expiry time")
+    kc.add_argument(
+        "--optimize", choices=GOALS, help="the key's default routing goal (a request may override)"
+    )
+    ko = _add(ks, "set-optimize", help="change a key's default routing goal")
+    ko.add_argument("prefix")
+    ko.add_argument("goal", choices=(*GOALS, "none"))
     kr = _add(ks, "revoke", help="as admin any key; with a user's key (or --mine) your own")
     kr.add_argument("prefix")
     kr.add_argument("--mine", action="store_true", help="one of your own keys")

@@ -52,6 +52,7 @@ class AdminOps:
         scopes: tuple[str, ...] = (),
         tier_override: Tier | None = None,
         expires_at: datetime | None = None,
+        optimize: str | None = None,
     ) -> str:
         """Create a key and return it in full. It is never retrievable again."""
         if not await self.store.user_exists(user_id):
@@ -64,6 +65,7 @@ class AdminOps:
             scopes,
             tier_override,
             expires_at,
+            optimize,
         )
         self.key_cache.invalidate(new.prefix)
         log.info("created API key %s for user %s", new.prefix, user_id)
@@ -141,6 +143,13 @@ class AdminOps:
             "offset": offset,
             "next_offset": following if following < total else None,
         }
+
+    async def set_key_optimize(self, prefix: str, optimize: str | None) -> bool:
+        """Change a key's default goal; other processes follow within the key cache TTL."""
+        found = await self.store.set_key_optimize(prefix, optimize)
+        self.key_cache.invalidate(prefix)
+        log.info("key %s optimize=%s (found=%s)", prefix, optimize, found)
+        return found
 
     async def set_budget(self, user_id: str, usd: Decimal, period: str = "total") -> None:
         if not await self.store.user_exists(user_id):

@@ -51,11 +51,21 @@ class NewUser(BaseModel):
     tier: Tier = "registered"
 
 
+Goal = Literal["quality", "cost", "latency"]
+
+
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scopes: list[Scope] = Field(default_factory=list, max_length=len(SCOPES))
     tier: Tier | None = None
     expires_at: Annotated[datetime | None, AfterValidator(_future)] = None
+    # The key's default `routing.optimize`; a request's own goal overrides it.
+    optimize: Goal | None = None
+
+
+class KeyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    optimize: Goal | None
 
 
 class BudgetBody(BaseModel):
@@ -141,11 +151,24 @@ def build_router(
         problem = invalid_scopes(body.scopes, tier)
         if problem:
             raise BadRequest(problem)
-        key = await service_.create_key(uid, tuple(body.scopes), body.tier, body.expires_at)
+        key = await service_.create_key(
+            uid, tuple(body.scopes), body.tier, body.expires_at, body.optimize
+        )
         prefix = key.split("_")[1]
         return JSONResponse(
-            {"key": key, "prefix": prefix}, status_code=201, headers={"Cache-Control": "no-store"}
+            {"key": key, "prefix": prefix, "optimize": body.optimize},
+            status_code=201,
+            headers={"Cache-Control": "no-store"},
         )
+
+    @router.patch("/admin/keys/{prefix}", dependencies=admin)
+    @guarded
+    async def update_key(
+        prefix: Annotated[str, Path(max_length=64)], body: KeyUpdate, request: Request
+    ) -> Any:
+        if not _is_prefix(prefix) or not await svc(request).set_key_optimize(prefix, body.optimize):
+            raise NotFound("No such active key.")
+        return {"prefix": prefix, "optimize": body.optimize}
 
     @router.delete("/admin/keys/{prefix}", dependencies=admin)
     @guarded

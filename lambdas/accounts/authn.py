@@ -75,4 +75,5 @@ class Authenticator:
             user_id=record.user_id,
             key_prefix=record.prefix,
             scopes=record.scopes,
+            optimize=record.optimize,
         )

@@ -77,6 +77,8 @@ class KeyRecord:
     expires_at: datetime | None
     revoked: bool
     user_disabled: bool
+    # The key's default optimisation goal; a request's own `routing.optimize` wins.
+    optimize: str | None = None
 
 
 class KeyCache:

@@ -34,6 +34,8 @@ api_keys = sa.Table(
     ),
     sa.Column("scopes", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("tier_override", sa.Text, nullable=True),
+    # The key's default `routing.optimize` goal (migration 0006_key_optimize); null: none.
+    sa.Column("optimize", sa.Text, nullable=True),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),

@@ -11,6 +11,7 @@ A thin facade over one part per concern, each in its own module:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from accounts.cache import ResponseCache
 from accounts.conversation_store import ConversationStore
 from accounts.conversations import Conversations
 from accounts.feedback import FeedbackStore
+from accounts.feedback_stats import feedback_means
 from accounts.health import ComponentHealth
 from accounts.hot_path import Admission, Completion, HotPath
 from accounts.model_reports import ModelReports
@@ -105,6 +107,7 @@ class AccountsService:
         self.create_user = self.admin.create_user
         self.create_key = self.admin.create_key
         self.revoke_key = self.admin.revoke_key
+        self.set_key_optimize = self.admin.set_key_optimize
         self.set_budget = self.admin.set_budget
         self.usage_report = self.reports.usage_report
         self.user_usage = self.reports.user_usage
@@ -114,6 +117,8 @@ class AccountsService:
         self.delete_conversation = self.conversations.delete_conversation
         self.rate_request = self.feedback.rate
         self.model_report = self.model_reports.model_report
+        # Mean feedback per model/version/task for the router's history score (off the hot path).
+        self.feedback_means = functools.partial(feedback_means, engine)
 
     # Shared state some callers read directly (tests, the router's price refresh).
     @property

@@ -108,6 +108,7 @@ class AccountsStore:
         scopes: tuple[str, ...],
         tier_override: str | None,
         expires_at: datetime | None,
+        optimize: str | None = None,
     ) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -118,6 +119,7 @@ class AccountsStore:
                     scopes=list(scopes),
                     tier_override=tier_override,
                     expires_at=expires_at,
+                    optimize=optimize,
                 )
             )
 
@@ -131,6 +133,7 @@ class AccountsStore:
                 api_keys.c.tier_override,
                 api_keys.c.expires_at,
                 api_keys.c.revoked_at,
+                api_keys.c.optimize,
                 users.c.tier,
                 users.c.disabled,
             )
@@ -156,7 +159,18 @@ class AccountsStore:
             expires_at=row.expires_at,
             revoked=row.revoked_at is not None,
             user_disabled=row.disabled,
+            optimize=row.optimize,
         )
+
+    async def set_key_optimize(self, prefix: str, optimize: str | None) -> bool:
+        """Set (or clear, with None) an active key's default goal; False: no such key."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(api_keys)
+                .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+                .values(optimize=optimize)
+            )
+        return result.rowcount > 0
 
     async def revoke_key(self, prefix: str) -> bool:
         async with self.engine.begin() as conn:

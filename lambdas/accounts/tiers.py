@@ -63,6 +63,8 @@ class Caller:
     key_prefix: str | None = None
     client_ip: str | None = None
     scopes: tuple[str, ...] = ()
+    # The key's default `routing.optimize` goal (None: balanced unless the request says).
+    optimize: str | None = None
 
     @property
     def tenant(self) -> str:

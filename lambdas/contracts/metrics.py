@@ -80,6 +80,10 @@ RATE_LIMITED = _router("RateLimited", "tier")
 WAKE_REQUESTS = _router("WakeRequests", "model")
 # A canary version the router rolled back on its own (router/canary_watch.py).
 CANARY_ROLLBACKS = _router("CanaryRollbacks", "model", "version")
+# Priority queueing (router/dispatch/queue.py): the wait queue's depth as a request joins it,
+# and requests refused by a full self-hosted model (reason: queue_full or queue_timeout).
+QUEUE_DEPTH = _router("QueueDepth", "model")
+QUEUE_REJECTED = _router("QueueRejected", "model", "reason")
 # Once per execution environment, on its first request (router, streamer, health checker).
 ROUTER_COLD_START = _router("ColdStart", "function_name")
 HEALTH_COLD_START = _health("ColdStart", "function_name")
@@ -109,6 +113,8 @@ COUNTED_METRICS: dict[str, MetricSpec] = {
         RATE_LIMITED,
         WAKE_REQUESTS,
         CANARY_ROLLBACKS,
+        QUEUE_DEPTH,
+        QUEUE_REJECTED,
     )
 }
 HEALTH_METRICS: tuple[MetricSpec, ...] = (

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from routing.canary import ArmStats
 from routing.catalog import Catalog
-from routing.history import EMPTY_HISTORY, HistoryIndex, OutcomeStats
+from routing.history import EMPTY_HISTORY, HistoryIndex, OutcomeStats, with_feedback
 
 if TYPE_CHECKING:
     from router.dispatch import DispatchOutcome
@@ -77,6 +77,8 @@ class OutcomeWindow:
         self._index: HistoryIndex = EMPTY_HISTORY
         self._built_at = float("-inf")
         self._pending = False
+        # Mean feedback per key, refreshed from the ledger off the hot path (feedback_refresh).
+        self._feedback: dict[tuple[str, str, str], tuple[float, int]] = {}
         # Called after each rebuild (the canary watch hangs its evaluation here).
         self.on_refresh: Callable[[], None] | None = None
 
@@ -118,12 +120,18 @@ class OutcomeWindow:
                 rows.popleft()
             if rows:
                 stats[key] = aggregate(rows)
-        self._index = HistoryIndex(stats)
+        self._index = HistoryIndex(
+            with_feedback(stats, self._feedback) if self._feedback else stats
+        )
         self._built_at = now
         self._pending = False
         if self.on_refresh is not None:
             self.on_refresh()
         return self._index
+
+    def set_feedback(self, means: dict[tuple[str, str, str], tuple[float, int]]) -> None:
+        """Replace the feedback means; the next rebuild (within `refresh_s`) uses them."""
+        self._feedback = dict(means)
 
     def arm(self, model: str, version: str, since: float) -> ArmStats:
         """One version's outcomes (every task) since `since`, for the canary test."""

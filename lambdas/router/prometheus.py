@@ -37,6 +37,7 @@ class _Series:
     overhead: Any
     counted: dict[str, Any]
     healthy: Any
+    queued: Any
 
 
 @cache
@@ -75,9 +76,18 @@ def _series() -> _Series:
             "RateLimited": counter("rate_limited", "Rejected by rate limits", ("tier",)),
             "BudgetRejected": counter("budget_rejected", "Rejected by budgets", ("model",)),
             "WakeRequests": counter("wake_requests", "Requests for a sleeping model", ("model",)),
+            "QueueRejected": counter(
+                "queue_rejected", "Refused by a full model's queue", ("model", "reason")
+            ),
         },
         healthy=Gauge(
             "motherfluxer_healthy_instances", "Routable instances", ("model",), registry=reg
+        ),
+        queued=Gauge(
+            "motherfluxer_queue_depth",
+            "Requests waiting for a full model's slot (this process)",
+            ("model",),
+            registry=reg,
         ),
     )
 
@@ -115,12 +125,16 @@ def count(name: str, value: float, dims: dict[str, str]) -> None:
         counter.labels(*dims.values()).inc(value)
 
 
-def exposition(healthy_by_model: dict[str, int]) -> tuple[bytes, str]:
+def exposition(
+    healthy_by_model: dict[str, int], queued_by_model: dict[str, int] | None = None
+) -> tuple[bytes, str]:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     s = _series()
     for model, healthy in healthy_by_model.items():
         s.healthy.labels(model).set(healthy)
+    for model, queued in (queued_by_model or {}).items():
+        s.queued.labels(model).set(queued)
     return generate_latest(s.registry), CONTENT_TYPE_LATEST
 
 
@@ -136,5 +150,7 @@ async def metrics(request: Request) -> Response:
         spec.id: sum(1 for i in snap.instances if i.model == spec.id and i.is_routable(now))
         for spec in svc.catalog.models
     }
-    body, content_type = exposition(healthy)
+    queue = svc.dispatcher.queue
+    queued = {spec.id: queue.depth(spec.id) for spec in svc.catalog.models}
+    body, content_type = exposition(healthy, queued)
     return Response(body, media_type=content_type)

@@ -9,6 +9,8 @@ from typing import Any
 
 from registry.repository import InstanceRepository
 from router.dispatch import Dispatcher
+from router.dispatch.queue import ModelQueues
+from router.metrics import RouterMetrics
 from router.passive import BreakerHealth, BudgetedRetries
 from router.routing_facade import RoutingFacade
 from router.security import Signer
@@ -140,6 +142,8 @@ def build_services(
         ),
         "external": ExternalProviders(),
     }
+    routing = RoutingFacade(catalog, store, routing_config=routing_config)
+    queue = ModelQueues(store, lambda: routing.catalog, RouterMetrics())
     dispatcher = Dispatcher(
         clients=clients,
         health=BreakerHealth(store),
@@ -149,9 +153,9 @@ def build_services(
         stall_timeout_s=settings.stall_timeout_s,
         request_timeout_s=settings.request_timeout_s,
         on_acquire=store.acquire,
-        on_release=store.release,
+        on_release=queue.release,
+        queue=queue,
     )
-    routing = RoutingFacade(catalog, store, routing_config=routing_config)
     return Services(
         settings=settings,
         routing_config=routing_config,

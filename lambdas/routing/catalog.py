@@ -62,6 +62,16 @@ class ModelVersionSpec(_Strict):
     weight: float = Field(default=100.0, ge=0)
 
 
+class QueueSpec(_Strict):
+    """Priority queueing for a self-hosted model (routing.queueing): when every instance is at
+    `max_concurrency` (an instance's own `max_concurrency` tag wins), up to `max_depth`
+    requests wait, each at most `max_wait_s` and never past its own deadline."""
+
+    max_concurrency: int | None = Field(default=None, gt=0, le=100_000)
+    max_depth: int = Field(default=32, ge=0, le=100_000)
+    max_wait_s: float = Field(default=10.0, ge=0, le=900)
+
+
 class ModelSpec(_Strict):
     """Routing metadata for one model id (the seed 003/004 shapes)."""
 
@@ -91,6 +101,7 @@ class ModelSpec(_Strict):
     provider: str | None = None
     # Other names clients use for this model (`openai/gpt-x`, a vendor's dated id, ...).
     aliases: tuple[str, ...] = ()
+    queue: QueueSpec = QueueSpec()
 
     @field_validator("specialization")
     @classmethod

@@ -119,7 +119,15 @@ def facts_for(request: RequestView, task: Task) -> RequestFacts:
         metadata=request.metadata,
         tier=request.tier,
         user_id=request.user_id,
+        # Only an auto-routed request has a goal to route on: a named model stays the caller's.
+        goal=request.goal if _is_auto(request) else None,
     )
+
+
+def _is_auto(request: RequestView) -> bool:
+    if request.auto_select:
+        return True
+    return request.model in (None, "auto") and request.preferred_model is None
 
 
 def _versions_for(

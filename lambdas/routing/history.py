@@ -18,7 +18,7 @@ banned, and a model with fewer than `min_samples` outcomes is scored on its meta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +132,27 @@ def history_adjustment(
     # Rounded for the reason line, then clamped: rounding must not step past the bound.
     bound = policy.weight
     adjustment = max(-bound, min(bound, round(policy.weight * confidence * raw, 4)))
-    parts = [f"success {stats.success_rate:.2f}"]
+    reason = f"history: success {stats.success_rate:.2f} (n={stats.n})"
     if stats.feedback_mean is not None and stats.feedback_n >= policy.feedback_min_n:
-        parts.append(f"feedback {stats.feedback_mean:+.2f}")
-    reason = f"history: {', '.join(parts)} (n={stats.n}) {adjustment:+.2f}"
-    return HistoryEffect(adjustment, reason, True)
+        reason += f" feedback {stats.feedback_mean:+.2f} (n={stats.feedback_n})"
+    return HistoryEffect(adjustment, f"{reason} {adjustment:+.2f}", True)
+
+
+def with_feedback(
+    stats: Mapping[tuple[str, str, str], OutcomeStats],
+    feedback: Mapping[tuple[str, str, str], tuple[float, int]],
+) -> dict[tuple[str, str, str], OutcomeStats]:
+    """The window's stats with each key's mean feedback (-1..1, ratings) joined in.
+
+    Feedback without outcomes in the window adds nothing: history needs outcomes to count, and
+    a model idle for the whole window is scored on its metadata, as any other.
+    """
+    out = dict(stats)
+    for key, (mean, n) in feedback.items():
+        one = out.get(key)
+        if one is not None and n > 0:
+            out[key] = replace(one, feedback_mean=_clamp(mean), feedback_n=n)
+    return out
 
 
 def merge_versions(per_version: Mapping[str, OutcomeStats]) -> OutcomeStats | None:

@@ -41,6 +41,8 @@ class RequestView(BaseModel):
     requirements: Requirements = Requirements()
     # The optimisation goal (`routing.goals`: quality, cost, latency); None is balanced.
     goal: Literal["quality", "cost", "latency"] | None = None
+    # Where the goal came from: the request's own `routing.optimize`, or its key's default.
+    goal_source: Literal["request", "key"] | None = None
     max_tokens: int | None = Field(default=None, gt=0)
     stream: bool = False
     metadata: dict[str, str] = Field(default_factory=dict)

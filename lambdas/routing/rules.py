@@ -33,6 +33,9 @@ RuleField = Literal[
     "metadata",
     "tier",
     "user_id",
+    # The optimisation goal of an auto-routed request (`routing.optimize` or the key's default):
+    # seed 004's `cost_optimized` and `premium` routes are rules on it.
+    "goal",
 ]
 Operator = Literal[
     "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "matches", "prefix"
@@ -59,6 +62,7 @@ class RequestFacts:
     metadata: Mapping[str, str] = field(default_factory=dict)
     tier: str | None = None
     user_id: str | None = None
+    goal: str | None = None
 
 
 _MISSING = object()

@@ -153,8 +153,12 @@ def score_models(
     goal: str | None = None,
     history: HistoryIndex | None = None,
     history_policy: HistoryPolicy = DEFAULT_HISTORY_POLICY,
+    keep_demoted: bool = False,
 ) -> list[ScoredModel]:
     """Capable, served models ranked best first (empty if none can take the request).
+
+    With `limit` and `keep_demoted`, the best model past the limit that history marked down is
+    appended after the top `limit`, so the reason can still name it (`demoted m (...)`).
 
     `goal` is the request's `optimize` (quality, cost, latency; None: balanced, or latency when
     `prefer_speed`). `history` is the refreshed outcome window; models with too little of it are
@@ -217,7 +221,14 @@ def score_models(
     ranked = fitting or others
     ranked.sort()
     if limit is not None:
-        ranked = ranked[:limit]
+        demoted = None
+        if (
+            keep_demoted
+            and effects
+            and not any(effects.get(r[1], (0.0,))[0] < 0 for r in ranked[1:limit])
+        ):
+            demoted = next((r for r in ranked[limit:] if effects.get(r[1], (0.0,))[0] < 0), None)
+        ranked = ranked[:limit] if demoted is None else [*ranked[:limit], demoted]
     return [
         ScoredModel(
             model,
@@ -244,8 +255,9 @@ def header_safe(text: str) -> str:
     return clean if len(clean) <= MAX_REASON_CHARS else clean[: MAX_REASON_CHARS - 3] + "..."
 
 
-def describe(best: ScoredModel, requirements: Requirements) -> str:
-    """The short parenthesised part of a reason, e.g. `spec 0.90, cost ok, 2 healthy`."""
+def describe(best: ScoredModel, requirements: Requirements, goal_source: str | None = None) -> str:
+    """The short parenthesised part of a reason, e.g. `spec 0.90, cost ok, 2 healthy`;
+    `goal_source` "key" says the goal is the API key's default, not the request's own."""
     parts = [f"spec {best.spec:.2f}"]
     if requirements.max_cost is not None:
         parts.append("cost ok" if best.est_cost <= requirements.max_cost else "cost over")
@@ -257,7 +269,7 @@ def describe(best: ScoredModel, requirements: Requirements) -> str:
     if best.relaxed:
         parts.append("requirements relaxed")
     if best.goal != "balanced" and not (best.goal == "latency" and requirements.prefer_speed):
-        parts.append(f"goal {best.goal}")
+        parts.append(f"goal {best.goal}" + (" (key default)" if goal_source == "key" else ""))
     if best.history_reason:
         parts.append(best.history_reason)
     return ", ".join(parts)

@@ -90,6 +90,7 @@ def auto_ranking(
     only: list[str] | None = None,
     limit: int | None = None,
     history: HistoryIndex | None = None,
+    keep_demoted: bool = False,
 ) -> list[ScoredModel]:
     return score_models(
         catalog,
@@ -103,6 +104,7 @@ def auto_ranking(
         limit=limit,
         goal=request.goal,
         history=history,
+        keep_demoted=keep_demoted,
     )
 
 
@@ -122,8 +124,12 @@ def _auto(
     index: SnapshotIndex,
     history: HistoryIndex | None = None,
 ) -> ModelChoice:
-    # Scored over every candidate so a model history pushed out of the top few is still named.
-    ranked = auto_ranking(request, cls, catalog, index, history=history)
+    # Every candidate is scored, but only the top few (plus the best one history marked down,
+    # for the reason) become results: building a ScoredModel for each of 50 models was the
+    # decision's hot spot.
+    ranked = auto_ranking(
+        request, cls, catalog, index, limit=MAX_AUTO_MODELS, history=history, keep_demoted=True
+    )
     if not ranked:
         raise NoCapableModel(
             f"no served model can take a {cls.task} request with these requirements"
@@ -136,7 +142,7 @@ def _auto(
         models.append(spec.fallback)
     reason = (
         f"auto: task={cls.task}({cls.confidence:.2f}) -> {best.model} score={best.score:.2f} "
-        f"({describe(best, request.requirements)})"
+        f"({describe(best, request.requirements, request.goal_source)})"
     ) + _demoted(ranked)
     return ModelChoice("auto", tuple(models), reason, tuple(ranked[:MAX_AUTO_MODELS]))
 

@@ -13,7 +13,7 @@ EXPECTED = {"users", "api_keys", "usage_ledger", "budgets", "prices", "conversat
 EXPECTED |= {"stored_responses"}
 # Ratings (migration 0004_feedback).
 EXPECTED |= {"feedback"}
-HEAD = "0005_key_names"
+HEAD = "0006_key_optimize"
 
 
 def _tables(url: str) -> set[str]:
@@ -49,6 +49,9 @@ def test_upgrade_downgrade_upgrade(pg):
     assert _tables(url) == EXPECTED
     assert migrate.current(url) == HEAD
     assert {"client_request_id", "task"} <= _ledger_columns(url)
+    migrate.downgrade(url, "0004_feedback")
+    assert "feedback" in _tables(url)
+    migrate.upgrade(url)
     migrate.downgrade(url, "0003_responses")
     assert "task" not in _ledger_columns(url) and "feedback" not in _tables(url)
     migrate.upgrade(url)

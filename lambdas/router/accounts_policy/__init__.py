@@ -30,6 +30,7 @@ from router.accounts_policy.usage import usage_record
 from router.api.deps import client_ip
 from router.authz import check
 from router.dispatch import Answer, BufferedAnswer, DispatchOutcome, DispatchRequest
+from router.feedback_refresh import FeedbackRefresher
 from router.metrics import RouterMetrics
 from router.pipeline.types import Admission, ParsedRequest
 from router.services import Services
@@ -64,6 +65,7 @@ class AccountsPolicy:
         # recorded before; a long-running process records it after, in batches.
         self._defer = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
         self._sweep: asyncio.Task[None] | None = None
+        self.feedback_refresh: FeedbackRefresher | None = None
 
     # -- start-up ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -73,10 +75,17 @@ class AccountsPolicy:
         self._sweep = asyncio.get_running_loop().create_task(
             self.service.orphans.run(), name="orphan-sweep"
         )
+        fetch = getattr(self.service, "feedback_means", None)
+        if fetch is not None:
+            # Mean feedback joins the routing history score, refreshed off the hot path.
+            self.feedback_refresh = FeedbackRefresher(fetch, self.svc.routing.outcomes)
+            self.feedback_refresh.start()
 
     async def aclose(self) -> None:
         if self._sweep is not None:
             self._sweep.cancel()
+        if self.feedback_refresh is not None:
+            await self.feedback_refresh.stop()
         if self.service is not None:
             await self.service.drain_settlements()
         if self._background:
@@ -109,7 +118,11 @@ class AccountsPolicy:
         user = caller.user_id
         if user and view.user_id:
             user = f"{user}:{view.user_id}"
-        return view.model_copy(update={"tier": caller.tier, "user_id": user or view.user_id})
+        # The key's default goal applies unless the request names its own.
+        update: dict = {"tier": caller.tier, "user_id": user or view.user_id}
+        if view.goal is None and caller.optimize is not None:
+            update.update(goal=caller.optimize, goal_source="key")
+        return view.model_copy(update=update)
 
     # -- admit ------------------------------------------------------------------------------
     async def admit(

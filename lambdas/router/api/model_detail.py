@@ -53,6 +53,6 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
         "created": _CREATED,
         "owned_by": spec.owned_by,
         **_metadata(spec),
-        "status": _live(spec, snap, time.time()),
+        "status": _live(spec, snap, time.time(), svc.dispatcher.queue.depth(spec.id)),
     }
     return json_response(model)

@@ -17,7 +17,7 @@ router = APIRouter()
 _CREATED = 1_767_225_600  # 2026-01-01: a stable `created` for configured models.
 
 
-def _live(spec: ModelSpec, snap: Snapshot, now: float) -> dict[str, Any]:
+def _live(spec: ModelSpec, snap: Snapshot, now: float, router_queued: int = 0) -> dict[str, Any]:
     mine = [i for i in snap.instances if i.model == spec.id]
     healthy = [i for i in mine if i.is_routable(now)]
     latencies = [i.latency_ewma_ms for i in healthy if i.latency_ewma_ms > 0]
@@ -26,6 +26,8 @@ def _live(spec: ModelSpec, snap: Snapshot, now: float) -> dict[str, Any]:
         "healthy_instances": len(healthy),
         "in_flight": sum(i.in_flight for i in mine),
         "queue_depth": sum(i.queue_depth for i in mine),
+        # Requests this router process holds for the model's free slot (dispatch.queue).
+        "router_queue_depth": router_queued,
         "latency_ewma_ms": round(sum(latencies) / len(latencies), 3) if latencies else None,
         "versions_live": sorted({i.version for i in healthy}),
         "available": bool(healthy),
@@ -64,7 +66,7 @@ async def list_models(request: Request) -> dict[str, Any]:
     now = time.time()
     data = []
     for spec in svc.routing.live_catalog(snap).models:
-        live = _live(spec, snap, now)
+        live = _live(spec, snap, now, svc.dispatcher.queue.depth(spec.id))
         data.append(
             {
                 "id": spec.id,
@@ -107,6 +109,6 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
         "owned_by": spec.owned_by,
         **_metadata(spec),
         "rollout": svc.routing.rollout_view(spec.id, snap),
-        "status": _live(spec, snap, now),
+        "status": _live(spec, snap, now, svc.dispatcher.queue.depth(spec.id)),
         "instances": instances,
     }

@@ -23,11 +23,13 @@ class AdmittedInstances:
         health: PassiveHealth,
         usable: Callable[[Instance], bool],
         request: RequestRetries,
+        has_room: Callable[[Instance], bool] = lambda _inst: True,
     ) -> None:
         self._pick = pick
         self._health = health
         self._usable = usable
         self._request = request
+        self._has_room = has_room
         self.held: dict[str, tuple[Instance, float]] = {}
         self._refused: set[str] = set()
 
@@ -41,6 +43,10 @@ class AdmittedInstances:
                 return [iid]
         exclude = tried | self._refused | set(self.held)
         while (inst := self._pick(candidate.model, candidate.version, exclude)) is not None:
+            if not self._has_room(inst):
+                # At its concurrency limit: another copy, or the next candidate, takes it.
+                exclude.add(inst.instance_id)
+                continue
             timeout = self._health.admit(inst) if self._usable(inst) else None
             if timeout is None:
                 self._refused.add(inst.instance_id)

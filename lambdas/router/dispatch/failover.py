@@ -26,6 +26,7 @@ from router.dispatch.openai_wire import (
     upstream_payload,
 )
 from router.dispatch.ports import InstancePicker, PassiveHealth, RetryGovernor
+from router.dispatch.queue import ModelQueues, NoQueue, QueueRefused, Ticket
 from router.dispatch.relay import RelayEnds, relay
 from router.dispatch.types import (
     Answer,
@@ -72,6 +73,7 @@ class Dispatcher:
         request_timeout_s: float,
         on_acquire: Callable[[str], None] = lambda _id: None,
         on_release: Callable[[str], None] = lambda _id: None,
+        queue: ModelQueues | NoQueue | None = None,
     ) -> None:
         self._clients = clients
         self._health = health
@@ -82,6 +84,8 @@ class Dispatcher:
         self._request_timeout = request_timeout_s
         self._acquire = on_acquire
         self._release = on_release
+        # Waits for a slot when the first candidate's instances are all full (dispatch.queue).
+        self.queue = queue if queue is not None else NoQueue()
 
     def _timeouts(self, limit: float) -> Timeouts:
         return Timeouts(
@@ -113,11 +117,18 @@ class Dispatcher:
         plan = RequestRetries(
             deadline=deadline, plan=tuple(Candidate(m, v) for m, v in req.candidates)
         )
-        admitted = AdmittedInstances(pick, self._health, lambda i: i.kind in self._clients, plan)
+        waiting_since = time.perf_counter()
+        ticket = await self._wait_turn(req, deadline - margin, on_complete)
+        # Time spent queued is neither upstream time nor router overhead.
+        queued_s = time.perf_counter() - waiting_since if ticket and ticket.waited else 0.0
+        admitted = AdmittedInstances(
+            pick, self._health, lambda i: i.kind in self._clients, plan, self.queue.has_room
+        )
         step: Retry | Stop = plan_first_attempt(
             plan, admitted, self._retries.now(), self._retries.policy
         )
         upstream_s = 0.0
+        streaming = False
         try:
             while isinstance(step, Retry):
                 is_retry = bool(plan.attempts)
@@ -129,6 +140,8 @@ class Dispatcher:
                         raise
                 inst, probe_timeout = admitted.take(step.target)
                 limit = min(step.timeout_s, probe_timeout) if probe_timeout > 0 else step.timeout_s
+                if ticket is not None:
+                    ticket.settle()  # the slot it waited for becomes this attempt's in-flight
                 t0 = time.perf_counter()
                 try:
                     reply = await self._attempt(req, inst, step.target.candidate.model, limit)
@@ -161,14 +174,23 @@ class Dispatcher:
                 self._health.record(inst, Outcome.ok, elapsed * 1000)
                 attempts = len(plan.attempts) + 1
                 fallback = step.target.candidate.model != plan.plan[0].model
-                route = self._route(req, inst, step.target.candidate.model, attempts, upstream_s)
+                route = self._route(
+                    req, inst, step.target.candidate.model, attempts, upstream_s + queued_s
+                )
+                if queued_s:
+                    route.extra["x-motherfluxer-queued-ms"] = f"{queued_s * 1000:.1f}"
                 if isinstance(reply, StreamReply):
-                    ends = RelayEnds(self._health.record, self._relay_done(inst), on_complete)
+                    ends = RelayEnds(
+                        self._health.record, self._relay_done(inst, ticket), on_complete
+                    )
+                    streaming = True
                     return relay(req, inst, reply, route, fallback, ends)
                 self._release(inst.instance_id)
                 return await self._buffered(req, reply, route, fallback, on_complete)
         finally:
             admitted.release_unused()
+            if ticket is not None and not streaming:
+                ticket.close()
         raise await self._give_up(req, step, len(plan.attempts), on_complete)
 
     async def _attempt(
@@ -197,9 +219,11 @@ class Dispatcher:
             self._retries.retry_done()
         self._health.record(inst, outcome, elapsed * 1000)
 
-    def _relay_done(self, inst: Instance) -> Callable[[], None]:
+    def _relay_done(self, inst: Instance, ticket: Ticket | None) -> Callable[[], None]:
         def done() -> None:
             self._release(inst.instance_id)
+            if ticket is not None:
+                ticket.close()
             self._retries.end()
 
         return done
@@ -244,6 +268,34 @@ class Dispatcher:
         )
         await call_hook(on_complete, outcome)
         return BufferedAnswer(status=reply.status, body=body, route=route, parsed=obj)
+
+    async def _wait_turn(
+        self, req: DispatchRequest, until: float, on_complete: CompletionHook | None
+    ) -> Ticket | None:
+        """A slot in the first candidate's model, waited for in its queue when it is full; a
+        refusal (full queue, wait over) is recorded like any other give-up, then raised."""
+        if not req.candidates:
+            return None
+        model, version = req.candidates[0]
+        try:
+            return await self.queue.enter(model, version, req.waiter, until)
+        except QueueRefused as err:
+            route = RouteInfo(
+                request_id=req.request_id,
+                reason=f"{req.reason}; queued: {err.code} ({self.queue.depth(model)} waiting)",
+                attempts=0,
+                task=req.task,
+                model=model,
+                version=version,
+            )
+            err.add_headers(route.headers())
+            # Recorded without a model: a full queue is load, not the model failing (history).
+            unrouted = RouteInfo(
+                request_id=req.request_id, reason=route.reason, attempts=0, task=req.task
+            )
+            outcome = DispatchOutcome.ended(req, unrouted, err.status, error_code=err.code)
+            await call_hook(on_complete, outcome)
+            raise
 
     async def _give_up(
         self,

@@ -78,6 +78,16 @@ class DispatchOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueClaim:
+    """How a request queues for a full model (routing.queueing): its priority class (0 goes
+    first), the key its tokens count against, and its token weight (prompt + max output)."""
+
+    priority: int = 0
+    key: str = "anonymous"
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DispatchRequest:
     """One admitted request, ready to send: built by the pipeline, never changed after."""
 
@@ -91,6 +101,7 @@ class DispatchRequest:
     started: float = field(default_factory=time.perf_counter)
     deadline: float = 0.0
     capture_text: bool = False
+    waiter: QueueClaim = QueueClaim()
 
     @property
     def wants_usage(self) -> bool:

@@ -11,6 +11,7 @@ from fastapi import Request
 from router import capabilities, tracing, wake
 from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
+from router.dispatch.queue import claim_for
 from router.errors import APIError, BadRequest
 from router.outcomes import observe
 from router.pipeline.policy import Policy
@@ -125,6 +126,9 @@ async def _cache_or_dispatch(
         task=plan.task,
         deadline=deadline(request, svc.settings.request_timeout_s),
         capture_text=admission.capture_text,
+        waiter=claim_for(
+            caller, parsed.view.estimated_tokens(), admission.max_tokens or parsed.view.max_tokens
+        ),
     )
 
     def pick(model: str, version: str, exclude: set[str]) -> Instance | None:
