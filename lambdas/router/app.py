@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +37,7 @@ from router.services import Services
 logger = logging.getLogger("motherfluxer.router")
 
 PolicyFactory = Callable[[Services], Policy]
+GC_GEN0_THRESHOLD = 20_000
 
 
 def create_app(
@@ -52,6 +54,11 @@ def create_app(
         if getattr(app.state, "services", None) is None:
             _attach(app, services_factory, policy_factory)
         await app.state.policy.start()
+        # Everything built at start-up lives as long as the process: out of the collector's
+        # sight, and a larger first generation, so requests' short-lived objects are
+        # collected less often (a profile had the collector at a few % of request CPU).
+        gc.freeze()
+        gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
         try:
             yield
         finally:
