@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from contracts import env
 from router import tracing
 from router.app import create_app
 from router.catalog_source import load_catalog
@@ -65,7 +66,7 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("MOTHERFLUXER_ROUTER_WORKERS", "1")),
+        default=int(os.environ.get(env.ROUTER_WORKERS, "1")),
         help="router processes behind the one port (uvicorn's supervisor)",
     )
     args = parser.parse_args(argv)
