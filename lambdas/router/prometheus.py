@@ -92,6 +92,39 @@ def _series() -> _Series:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Children:
+    """One model version's labelled series, looked up once instead of on every request."""
+
+    latency: Any
+    overhead: Any
+    errors: Any
+    fallbacks: Any
+    retries: Any
+    tokens_in: Any
+    tokens_out: Any
+
+
+_children: dict[tuple[str, str], _Children] = {}
+_requests: dict[tuple[str, str, int], Any] = {}
+
+
+def _for(model: str, version: str) -> _Children:
+    found = _children.get((model, version))
+    if found is None:
+        s = _series()
+        found = _children[(model, version)] = _Children(
+            s.latency.labels(model, version),
+            s.overhead.labels(model, version),
+            s.errors.labels(model, version),
+            s.fallbacks.labels(model, version),
+            s.retries.labels(model, version),
+            s.tokens.labels(model, version, "in"),
+            s.tokens.labels(model, version, "out"),
+        )
+    return found
+
+
 def observe(
     model: str,
     version: str,
@@ -103,20 +136,25 @@ def observe(
     tokens_in: int | None,
     tokens_out: int | None,
 ) -> None:
-    s = _series()
-    s.requests.labels(model, version, str(status)).inc()
-    s.latency.labels(model, version).observe(latency_ms / 1000)
-    s.overhead.labels(model, version).observe(overhead_ms / 1000)
+    requests = _requests.get((model, version, status))
+    if requests is None:
+        requests = _requests[(model, version, status)] = _series().requests.labels(
+            model, version, str(status)
+        )
+    requests.inc()
+    c = _for(model, version)
+    c.latency.observe(latency_ms / 1000)
+    c.overhead.observe(overhead_ms / 1000)
     if status >= 400:
-        s.errors.labels(model, version).inc()
+        c.errors.inc()
     if fallback:
-        s.fallbacks.labels(model, version).inc()
+        c.fallbacks.inc()
     if attempts > 1:
-        s.retries.labels(model, version).inc(attempts - 1)
+        c.retries.inc(attempts - 1)
     if tokens_in is not None:
-        s.tokens.labels(model, version, "in").inc(tokens_in)
+        c.tokens_in.inc(tokens_in)
     if tokens_out is not None:
-        s.tokens.labels(model, version, "out").inc(tokens_out)
+        c.tokens_out.inc(tokens_out)
 
 
 def count(name: str, value: float, dims: dict[str, str]) -> None:
