@@ -23,13 +23,12 @@ from accounts.errors import (
     BudgetExceeded,
     BudgetUnavailable,
     Forbidden,
-    RateLimited,
     Unavailable,
 )
 from accounts.orphans import intent_body
 from accounts.price_book import PriceBook
 from accounts.pricing import from_nano, max_cost, price_request, to_nano
-from accounts.ratelimit import Bucket, InMemoryLimiter, RedisLimiter
+from accounts.ratelimit import Bucket, InMemoryLimiter, RedisLimiter, rate_limited
 from accounts.redis_guard import REDIS_DOWN, RedisGuard
 from accounts.settings import AccountsSettings
 from accounts.settler import Settler
@@ -390,12 +389,4 @@ def _completion(cost: Decimal, settled: Any) -> Completion:
         return Completion(cost)
     return Completion(
         cost, settled.alert_80, from_nano(settled.spent_nano), from_nano(settled.limit_nano)
-    )
-
-
-def rate_limited(failed: Bucket | None, retry_after_s: int) -> RateLimited:
-    label = failed.label if failed else "rate"
-    return RateLimited(
-        f"Rate limit exceeded ({label}); retry after {retry_after_s} s.",
-        retry_after=retry_after_s,
     )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from accounts.errors import RateLimited
+
 # The script fragments below are shared with `accounts.admission_script`, which runs the limits
 # and the budget reservation as one script. They read the bucket count `nb` and the ARGV offset
 # `a0` (bucket i's limit, period and amount are ARGV[a0 + 1..3 + (i - 1) * 3]).
@@ -194,3 +196,12 @@ class InMemoryLimiter:
             now = self.clock()
             for b in buckets:
                 self._levels[b.key] = (max(0.0, self._level(b, now) + delta), now)
+
+
+def rate_limited(failed: Bucket | None, retry_after_s: int) -> RateLimited:
+    """The 429 for a refused check: which limit, and when to come back."""
+    label = failed.label if failed else "rate"
+    return RateLimited(
+        f"Rate limit exceeded ({label}); retry after {retry_after_s} s.",
+        retry_after=retry_after_s,
+    )
