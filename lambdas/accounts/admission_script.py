@@ -128,6 +128,12 @@ class Settled:
     alert_80: bool = False
 
 
+def _script_keys(buckets: Sequence[Bucket], user_id: str | None) -> list[str]:
+    """Both scripts' KEYS: the buckets, the user's budget keys, the intents."""
+    budget = _keys(user_id) if user_id else _NO_USER
+    return [*(b.key for b in buckets), *budget, INTENTS, INTENT_EXPIRY]
+
+
 def _bucket_args(buckets: Sequence[Bucket], amounts: Sequence[float]) -> list[str]:
     args = [str(len(buckets))]
     for bucket, amount in zip(buckets, amounts, strict=True):
@@ -154,11 +160,7 @@ class AdmissionScripts:
         intent: str,
         intent_expiry_ms: int,
     ) -> AdmitResult:
-        keys = (
-            [b.key for b in buckets]
-            + (_keys(budget.user_id) if budget else _NO_USER)
-            + [INTENTS, INTENT_EXPIRY]
-        )
+        keys = _script_keys(buckets, budget.user_id if budget else None)
         args = [repr(self._now()), *_bucket_args(buckets, [b.cost for b in buckets])]
         if budget is None:
             args += ["0", rid, "0", "0", "0", month_id()]
@@ -197,11 +199,7 @@ class AdmissionScripts:
         )
 
     def _settle_call(self, s: Settlement) -> tuple[list[str], list[str]]:
-        keys = (
-            [b.key for b in s.token_buckets]
-            + (_keys(s.user_id) if s.user_id else _NO_USER)
-            + [INTENTS, INTENT_EXPIRY]
-        )
+        keys = _script_keys(s.token_buckets, s.user_id)
         args = [
             repr(self._now()),
             *_bucket_args(s.token_buckets, [s.token_delta] * len(s.token_buckets)),

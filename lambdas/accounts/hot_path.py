@@ -85,7 +85,6 @@ class HotPath:
         ip_salt: bytes,
     ) -> None:
         self.settings = settings
-        self.limiter = limiter
         self.local_limiter = InMemoryLimiter()
         self.spend = spend
         self.prices = prices
@@ -188,14 +187,13 @@ class HotPath:
         """Limits, budget and intent in one script: all booked, or nothing."""
         caller = admission.caller
         rid = admission.request_id
+        now_ms = int(time.time() * 1000)
         budget = None
         cost = self._max_cost(admission)
         if caller.user_id is not None:
-            budget = Budget(
-                caller.user_id, rid, to_nano(cost), int(time.time() * 1000), self._ttl_ms
-            )
+            budget = Budget(caller.user_id, rid, to_nano(cost), now_ms, self._ttl_ms)
         intent = intent_body(admission, cost)
-        expiry = int(time.time() * 1000) + self._intent_ttl_ms
+        expiry = now_ms + self._intent_ttl_ms
         result = await self.scripts.admit(admission.buckets, budget, rid, intent, expiry)
         if result.state == "needs_seed" and caller.user_id is not None:
             await self.spend.seed(caller.user_id)
@@ -228,7 +226,7 @@ class HotPath:
             try:
                 await self._reserve(admission)
             except BudgetExceeded:
-                await self._adjust_tokens(admission, -admission.reserved_tokens)
+                await self._adjust_local_tokens(admission, -admission.reserved_tokens)
                 raise
 
     async def _reserve(self, admission: Admission) -> None:
@@ -239,19 +237,12 @@ class HotPath:
         if admission.reservation is not None:
             admission.reserved_cost_usd = cost
 
-    async def _adjust_tokens(self, admission: Admission, delta: int) -> None:
+    async def _adjust_local_tokens(self, admission: Admission, delta: int) -> None:
+        """Token correction for an admission the per-process limiter made (Redis was down);
+        shared admissions are corrected by the settle script."""
         token_buckets = [b for b in admission.buckets if b.key.endswith(":t")]
-        if not token_buckets or delta == 0:
-            return
-        if not admission.shared_limiter:
+        if token_buckets and delta:
             await self.local_limiter.adjust(token_buckets, delta)
-            return
-        if not self.guard.usable():
-            return
-        try:
-            await self.limiter.adjust(token_buckets, delta)
-        except REDIS_DOWN as exc:
-            self.guard.failed(exc, "token correction")
 
     def _finish(self, admission: Admission, usage: UsageRecord) -> UsageRecord:
         """The ledger record of a served request; the request no longer counts as in flight."""
@@ -276,7 +267,7 @@ class HotPath:
                 "cost_usd": cost,
                 "tier": caller.tier,
                 "user_id": caller.user_id,
-                "key_prefix": caller.key_prefix if caller.key_prefix != "admin" else None,
+                "key_prefix": caller.ledger_key_prefix,
                 "client_ip_hash": (
                     hash_ip(caller.client_ip, self._ip_salt)
                     if caller.tier == "demo" and caller.client_ip
@@ -353,7 +344,7 @@ class HotPath:
 
     async def _settle_local(self, admission: Admission, record: UsageRecord) -> Completion:
         cost = record.cost_usd or Decimal(0)
-        await self._adjust_tokens(
+        await self._adjust_local_tokens(
             admission, record.tokens_in + record.tokens_out - admission.reserved_tokens
         )
         if admission.reservation is None:
@@ -367,13 +358,15 @@ class HotPath:
             return
         admission.finished = True
         try:
-            if admission.shared_limiter and self.guard.usable():
-                try:
-                    await self.scripts.settle_many([self._settlement(admission, 0, 0)])
-                except REDIS_DOWN as exc:
-                    self.guard.failed(exc, "abort")
+            if admission.shared_limiter:
+                # With Redis away the reservation and the intent expire on their own.
+                if self.guard.usable():
+                    try:
+                        await self.scripts.settle_many([self._settlement(admission, 0, 0)])
+                    except REDIS_DOWN as exc:
+                        self.guard.failed(exc, "abort")
                 return
-            await self._adjust_tokens(admission, -admission.reserved_tokens)
+            await self._adjust_local_tokens(admission, -admission.reserved_tokens)
             if admission.reservation is not None:
                 await self.spend.settle(admission.reservation, 0)
         finally:

@@ -55,7 +55,7 @@ def intent_body(admission: Any, reserved_cost: Decimal) -> str:
             "crid": admission.client_request_id,
             "tier": caller.tier,
             "user": caller.user_id,
-            "key": caller.key_prefix if caller.key_prefix != "admin" else None,
+            "key": caller.ledger_key_prefix,
             "model": admission.model.id,
             "in": admission.prompt_tokens,
             "out": admission.output_tokens,

@@ -72,6 +72,11 @@ class Caller:
         return self.user_id or "demo"
 
     @property
+    def ledger_key_prefix(self) -> str | None:
+        """The key the ledger names: none for the operator's admin key."""
+        return self.key_prefix if self.key_prefix != "admin" else None
+
+    @property
     def subject(self) -> str:
         """The per-subject rate-limit identity: user id, or the client IP for demo."""
         return self.user_id or f"ip:{self.client_ip or 'unknown'}"

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -117,8 +118,8 @@ class Batcher:
                 atexit.register(self.flush)
 
     def _loop(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(self.interval_s):
+        while True:
+            time.sleep(self.interval_s)
             self.flush()
 
     def flush(self) -> None:

@@ -29,9 +29,9 @@ class RouterMetrics:
     def __init__(self, namespace: str = contract.NAMESPACE, *, emf: bool | None = None) -> None:
         self._namespace = namespace
         self._emf = emf if emf is not None else emf_sink.enabled()
-        # A registry per Lambda execution environment would mean nothing to a scraper.
+        # A long-running process: Prometheus is scraped from it and EMF is batched. Per
+        # Lambda execution environment a registry would mean nothing to a scraper.
         self._long_running = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
-        self._prometheus = self._long_running
 
     def _emit(self, dims: dict[str, str], values: list[tuple[contract.MetricSpec, float]]) -> None:
         if RouterMetrics._cold:
@@ -51,7 +51,7 @@ class RouterMetrics:
 
     def record(self, outcome: Outcome) -> None:
         usage = outcome.usage
-        if self._prometheus:
+        if self._long_running:
             prometheus.observe(
                 outcome.model or "none",
                 outcome.version or "none",
@@ -95,7 +95,7 @@ class RouterMetrics:
 
     def count(self, name: str, value: float = 1.0, **dims: str) -> None:
         spec = contract.COUNTED_METRICS.get(name)
-        if self._prometheus and spec is not None and set(dims) == set(spec.dimensions):
+        if self._long_running and spec is not None and set(dims) == set(spec.dimensions):
             prometheus.count(name, value, {d: dims[d] for d in spec.dimensions})
         if not self._emf:
             return
