@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from tests.support.loopback_http import LoopbackHTTP, QuietHandler
 
 CLIENT_ID = "console-client-1"
 
@@ -20,14 +20,14 @@ def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class LocalPool:
+class LocalPool(LoopbackHTTP):
     def __init__(self) -> None:
         self.key = new_key()
         self.kid = "test-key-1"
         self.jwks_hits = 0
         pool = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if not self.path.endswith("/.well-known/jwks.json"):
                     self.send_error(404)
@@ -42,20 +42,8 @@ class LocalPool:
                 self.end_headers()
                 self.wfile.write(body.encode())
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}/us-east-1_LocalPool"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LocalPool:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
+        self.issuer = f"{self.origin}/us-east-1_LocalPool"
 
     def router_env(self) -> dict[str, str]:
         return {

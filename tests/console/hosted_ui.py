@@ -14,14 +14,14 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.console.cognito_pool import CLIENT_ID, LocalPool
+from tests.support.loopback_http import LoopbackHTTP, QuietHandler
 
 VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
@@ -41,7 +41,7 @@ class Grant:
 
 
 @dataclass
-class HostedUi:
+class HostedUi(LoopbackHTTP):
     pool: LocalPool
     email: str = "hosted.person@example.com"
     sub: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -54,7 +54,7 @@ class HostedUi:
         self._grants: dict[str, Grant] = {}
         ui = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 if url.path != "/oauth2/authorize":
@@ -70,20 +70,7 @@ class HostedUi:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 ui._token(self, form)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> HostedUi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
     def router_env(self) -> dict[str, str]:
         return {
