@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -11,53 +10,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from registry.repository import InstanceRepository, create_table
+from registry.repository import create_table
 from routing.instances import Instance
 from tests.support.fault_upstream import FaultUpstreamHandle, start_fault_upstream
+from tests.support.lambda_entry import (
+    LambdaContext,
+    http_api_event,
+    router_env_with_one_instance,
+)
 from tests.support.router_harness import catalog_doc, dynamodb, model_doc, start_router
 
 CHAT = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
-
-
-class _Context:
-    """What Mangum and the router read from a Lambda context object."""
-
-    function_name = "motherfluxer-test-router"
-    aws_request_id = "req-test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def _event(
-    method: str,
-    path: str,
-    body: dict | None = None,
-    headers: dict | None = None,
-    iam_arn: str | None = None,
-) -> dict:
-    raw = json.dumps(body).encode() if body is not None else b""
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "host": "api.test", **(headers or {})},
-        "requestContext": {
-            "http": {
-                "method": method,
-                "path": path,
-                "sourceIp": "198.51.100.7",
-                "protocol": "HTTP/1.1",
-            },
-            "requestId": uuid.uuid4().hex,
-            "stage": "$default",
-            # What API Gateway's IAM authorizer adds once it has verified a SigV4 signature.
-            **({"authorizer": {"iam": {"userArn": iam_arn}}} if iam_arn else {}),
-        },
-        "body": base64.b64encode(raw).decode(),
-        "isBase64Encoded": True,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -72,43 +35,22 @@ def test_mangum_handler_serves_buffered_routes(
 ) -> None:
     import router.handler as entry
 
-    client = dynamodb(moto_endpoint)
-    table = "lambda-" + uuid.uuid4().hex[:8]
-    create_table(client, table)
-    InstanceRepository(client, table).put(
-        Instance(
-            "alpha-0",
-            "alpha",
-            "v1",
-            "openai",
-            upstream.url,
-            last_heartbeat=time.time(),
-            lease_seconds=0,
-        )
-    )
-    for key, value in {
-        "MOTHERFLUXER_INSTANCES_TABLE": table,
-        "MOTHERFLUXER_DYNAMODB_ENDPOINT": moto_endpoint,
-        "MOTHERFLUXER_CATALOG": json.dumps(catalog_doc(model_doc("alpha"))),
-        "MOTHERFLUXER_ADMIN_KEY": "admin-key-for-lambda-test",
-        "MOTHERFLUXER_SIGNING_KEY": "signing-key-for-lambda-test",
-    }.items():
-        monkeypatch.setenv(key, value)
+    router_env_with_one_instance(monkeypatch, moto_endpoint, upstream.url, "lambda")
     monkeypatch.setattr(entry, "_handler", None)
 
-    models = entry.handler(_event("GET", "/v1/models"), _Context())
+    models = entry.handler(http_api_event("GET", "/v1/models"), LambdaContext())
     assert models["statusCode"] == 200
     assert [m["id"] for m in json.loads(models["body"])["data"]] == ["alpha"]
 
     chat = entry.handler(
-        _event("POST", "/v1/chat/completions", {**CHAT, "model": "alpha"}), _Context()
+        http_api_event("POST", "/v1/chat/completions", {**CHAT, "model": "alpha"}), LambdaContext()
     )
     assert chat["statusCode"] == 200
     assert chat["headers"]["x-motherfluxer-instance"] == "alpha-0"
     assert json.loads(chat["body"])["object"] == "chat.completion"
 
     bad = entry.handler(
-        _event("POST", "/v1/chat/completions", {"model": "nope", **CHAT}), _Context()
+        http_api_event("POST", "/v1/chat/completions", {"model": "nope", **CHAT}), LambdaContext()
     )
     assert bad["statusCode"] == 404
     assert json.loads(bad["body"])["error"]["code"] == "model_not_found"
@@ -138,15 +80,22 @@ def test_sigv4_registration_through_the_lambda_entry(
     other = "arn:aws:sts::123456789012:assumed-role/someone-else/x"
 
     assert (
-        entry.handler(_event("POST", "/instances/register", body), _Context())["statusCode"] == 401
+        entry.handler(http_api_event("POST", "/instances/register", body), LambdaContext())[
+            "statusCode"
+        ]
+        == 401
     )
-    wrong = entry.handler(_event("POST", "/instances/register", body, iam_arn=other), _Context())
+    wrong = entry.handler(
+        http_api_event("POST", "/instances/register", body, iam_arn=other), LambdaContext()
+    )
     assert wrong["statusCode"] == 401
-    ok = entry.handler(_event("POST", "/instances/register", body, iam_arn=good), _Context())
+    ok = entry.handler(
+        http_api_event("POST", "/instances/register", body, iam_arn=good), LambdaContext()
+    )
     assert ok["statusCode"] == 201, ok["body"]
     reg = json.loads(ok["body"])
     beat = entry.handler(
-        _event(
+        http_api_event(
             "POST",
             f"/instances/{reg['instance_id']}/heartbeat",
             {"in_flight": 0, "queue_depth": 0, "tokens_per_second": 0, "ready": True},
@@ -156,7 +105,7 @@ def test_sigv4_registration_through_the_lambda_entry(
             },
             iam_arn=good,
         ),
-        _Context(),
+        LambdaContext(),
     )
     assert beat["statusCode"] == 200, beat["body"]
     monkeypatch.setattr(entry, "_handler", None)

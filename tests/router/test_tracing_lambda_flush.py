@@ -8,24 +8,22 @@ Both Lambda hosts are run: the Web Adapter's (uvicorn, buffered and streamed) an
 
 from __future__ import annotations
 
-import base64
-import json
-import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from registry.repository import InstanceRepository, create_table
 from router import tracing
-from routing.instances import Instance
 from tests.router.test_tracing import Collector, attrs
 from tests.support.fault_upstream import FaultUpstreamHandle, start_fault_upstream
+from tests.support.lambda_entry import (
+    LambdaContext,
+    http_api_event,
+    router_env_with_one_instance,
+)
 from tests.support.router_harness import (
     RouterHarness,
     catalog_doc,
-    dynamodb,
     model_doc,
     start_router,
 )
@@ -118,37 +116,6 @@ def test_a_refusal_is_exported_before_its_response_ends(
     assert len(seen) == 1 and attrs(seen[0])["http.response.status_code"] == 404
 
 
-def _event(body: dict[str, Any]) -> dict[str, Any]:
-    raw = json.dumps(body).encode()
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/v1/chat/completions",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "host": "api.test"},
-        "requestContext": {
-            "http": {
-                "method": "POST",
-                "path": "/v1/chat/completions",
-                "sourceIp": "198.51.100.7",
-                "protocol": "HTTP/1.1",
-            },
-            "requestId": uuid.uuid4().hex,
-            "stage": "$default",
-        },
-        "body": base64.b64encode(raw).decode(),
-        "isBase64Encoded": True,
-    }
-
-
-class _Context:
-    function_name = FUNCTION
-    aws_request_id = "req-flush"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 def test_the_mangum_handler_returns_only_after_the_export(
     moto_endpoint: str,
     lambda_env: Collector,
@@ -157,31 +124,13 @@ def test_the_mangum_handler_returns_only_after_the_export(
 ) -> None:
     import router.handler as entry
 
-    client = dynamodb(moto_endpoint)
-    table = "flush-" + uuid.uuid4().hex[:8]
-    create_table(client, table)
-    InstanceRepository(client, table).put(
-        Instance(
-            "alpha-0",
-            "alpha",
-            "v1",
-            "openai",
-            upstream.url,
-            last_heartbeat=time.time(),
-            lease_seconds=0,
-        )
-    )
-    for key, value in {
-        "MOTHERFLUXER_INSTANCES_TABLE": table,
-        "MOTHERFLUXER_DYNAMODB_ENDPOINT": moto_endpoint,
-        "MOTHERFLUXER_CATALOG": json.dumps(catalog_doc(model_doc("alpha"))),
-        "MOTHERFLUXER_ADMIN_KEY": "admin-key-for-flush-test",
-        "MOTHERFLUXER_SIGNING_KEY": "signing-key-for-flush-test",
-    }.items():
-        monkeypatch.setenv(key, value)
+    router_env_with_one_instance(monkeypatch, moto_endpoint, upstream.url, "flush")
     monkeypatch.setattr(entry, "_handler", None)
     try:
-        answer = entry.handler(_event({**CHAT, "model": "alpha"}), _Context())
+        answer = entry.handler(
+            http_api_event("POST", "/v1/chat/completions", {**CHAT, "model": "alpha"}),
+            LambdaContext(FUNCTION),
+        )
         seen = _requests(lambda_env)
     finally:
         monkeypatch.setattr(entry, "_handler", None)
