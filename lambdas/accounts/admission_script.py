@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from accounts.budgets import BUDGET_FUNCTIONS, SETTLE_FUNCTION, _keys, month_id
 from accounts.ratelimit import ADJUST, APPLY, LEAK, NOW, Bucket
+from accounts.script_wire import WireScript
 
 INTENTS = "mf:intent"
 INTENT_EXPIRY = "mf:intent:exp"
@@ -146,8 +148,12 @@ class AdmissionScripts:
         self.redis = redis
         # Tests pin the limiter clock (ms); by default the scripts read Redis TIME.
         self.clock = clock
-        self._admit = redis.register_script(ADMIT)
-        self._settle = redis.register_script(SETTLE)
+        self._admit = WireScript(redis, ADMIT)
+        self._settle = WireScript(redis, SETTLE)
+
+    async def aclose(self) -> None:
+        await self._admit.aclose()
+        await self._settle.aclose()
 
     def _now(self) -> float:
         return self.clock() if self.clock else -1.0
@@ -174,7 +180,7 @@ class AdmissionScripts:
                 month_id(),
             ]
         args += [intent, str(intent_expiry_ms)]
-        out = await self._admit(keys=keys, args=args)
+        out = await self._admit(keys, args)
         state = int(out[0])
         if state == 0:
             retry = max(1, math.ceil(float(out[1]) / 1000))
@@ -211,13 +217,12 @@ class AdmissionScripts:
         """Every settle of a batch in one pipelined round trip."""
         if not items:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for item in items:
-                keys, args = self._settle_call(item)
-                await self._settle(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        replies = await self._settle.call_many([self._settle_call(item) for item in items])
         out = []
-        for state, spent, limit, alert in replies:
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+            state, spent, limit, alert = reply
             if int(state) == -1:
                 out.append(Settled(needs_seed=True))
             elif int(state) == 0:

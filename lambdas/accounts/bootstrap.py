@@ -69,7 +69,7 @@ class LocalAccounts:
                 await self.drainer.drain_once()
         self.drainer.close()
         self.drainer.outbox.close()
-        await self.service.redis.aclose()
+        await self.service.aclose()
         await self.service.store.engine.dispose()
 
 

@@ -376,6 +376,10 @@ class HotPath:
         """Wait until every deferred record is spooled and settled (shutdown, tests)."""
         await self.settler.flush()
 
+    async def aclose(self) -> None:
+        """Close the scripts' own Redis connections (after `drain`)."""
+        await self.scripts.aclose()
+
 
 def _completion(cost: Decimal, settled: Any) -> Completion:
     if settled.limit_nano == NO_BUDGET or settled.needs_seed:

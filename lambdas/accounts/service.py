@@ -139,6 +139,11 @@ class AccountsService:
     async def refresh_prices(self) -> None:
         await self.price_book.refresh()
 
+    async def aclose(self) -> None:
+        """Release the Redis connections: the hot path's own, then the client's pool."""
+        await self.hot.aclose()
+        await self.redis.aclose()
+
     async def component_states(self) -> dict[str, str]:
         """Each dependency's real state ("ok" or "down"): PostgreSQL and Redis."""
         return await self.health.states()

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from redis.asyncio.connection import AbstractConnection
+
 from accounts import BudgetExceeded
 from accounts.admission_script import INTENT_EXPIRY, INTENTS
 from accounts.orphans import UNSETTLED_REASON
@@ -19,41 +21,44 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 class Counting:
-    """Counts the commands a Redis client sends (a pipeline counts once: one round trip)."""
+    """Counts the round trips clients make to one Redis server: each network write, with the
+    commands it carries (a pipelined batch is one write of several commands)."""
 
     def __init__(self, redis) -> None:
-        self.redis = redis
-        self.calls: list[str] = []
+        self.port = redis.connection_pool.connection_kwargs["port"]
+        self.writes: list[list[str]] = []
 
     def __enter__(self) -> Counting:
-        self._single = self.redis.execute_command
-        self._pipeline = type(self.redis).pipeline
+        self._original = AbstractConnection.send_packed_command
+        counting = self
 
-        async def single(*args, **kw):
-            self.calls.append(str(args[0]))
-            return await self._single(*args, **kw)
+        async def send(conn, command, check_health=True):
+            if getattr(conn, "port", None) == counting.port:
+                packet = command if isinstance(command, bytes) else b"".join(command)
+                counting.writes.append(_command_names(packet))
+            return await counting._original(conn, command, check_health)
 
-        self.redis.execute_command = single
-        original_execute = None
-
-        def pipeline(client, *a, **kw):
-            nonlocal original_execute
-            pipe = self._pipeline(client, *a, **kw)
-            original_execute = pipe.execute
-
-            async def execute(*ea, **ekw):
-                self.calls.append("PIPELINE")
-                return await original_execute(*ea, **ekw)
-
-            pipe.execute = execute
-            return pipe
-
-        self.redis.pipeline = pipeline.__get__(self.redis)
+        AbstractConnection.send_packed_command = send
         return self
 
     def __exit__(self, *exc) -> None:
-        self.redis.execute_command = self._single
-        del self.redis.pipeline
+        AbstractConnection.send_packed_command = self._original
+
+
+def _command_names(packet: bytes) -> list[str]:
+    """The command names in a RESP packet of arrays of bulk strings."""
+    names, pos = [], 0
+    while pos < len(packet):
+        assert packet[pos : pos + 1] == b"*"
+        end = packet.index(b"\r\n", pos)
+        count, pos = int(packet[pos + 1 : end]), end + 2
+        for i in range(count):
+            end = packet.index(b"\r\n", pos)
+            size = int(packet[pos + 1 : end])
+            if i == 0:
+                names.append(packet[end + 2 : end + 2 + size].decode().upper())
+            pos = end + 2 + size + 2
+    return names
 
 
 async def _payer(service, budget: str):
@@ -65,11 +70,14 @@ async def _payer(service, budget: str):
 
 async def test_one_round_trip_admits_and_one_batch_settles(service, paid_model, redis) -> None:
     _, caller = await _payer(service, "10")
-    await service.admit(caller, paid_model, 10, 10)  # seeds the budget in Redis once
+    # Once: seeds the budget in Redis, opens the connections, loads both scripts.
+    first = await service.admit(caller, paid_model, 10, 10)
+    service.complete_later(first, UsageRecord(request_id=first.request_id, model=paid_model.id))
+    await service.drain_settlements()
     with Counting(redis) as counted:
         admissions = [await service.admit(caller, paid_model, 100, 100) for _ in range(5)]
-    # Limits, the budget reservation and the intent: one script per request.
-    assert counted.calls == ["EVALSHA"] * 5
+    # Limits, the budget reservation and the intent: one script, one round trip per request.
+    assert counted.writes == [["EVALSHA"]] * 5
     with Counting(redis) as counted:
         for adm in admissions:
             record = UsageRecord(
@@ -78,10 +86,10 @@ async def test_one_round_trip_admits_and_one_batch_settles(service, paid_model, 
             completion = service.complete_later(adm, record)
             # The cost is known at once, before anything is written anywhere.
             assert completion.cost_usd == Decimal("0.0014")
-        assert counted.calls == []
+        assert counted.writes == []
         await service.drain_settlements()
-    # Five settles in one pipelined round trip.
-    assert counted.calls == ["PIPELINE"]
+    # Five settles in one pipelined round trip (no SCRIPT EXISTS before it).
+    assert counted.writes == [["EVALSHA"] * 5]
     # The intents went with the settles.
     assert not any([await redis.hexists(INTENTS, a.request_id) for a in admissions])
 
