@@ -8,7 +8,6 @@ import time
 from decimal import Decimal
 
 import pytest
-
 from redis.asyncio.connection import AbstractConnection
 
 from accounts import BudgetExceeded
