@@ -26,7 +26,7 @@ from router.api import (
 )
 from router.console import mount as console
 from router.error_handlers import install_error_handlers
-from router.fast_routes import FastRoutes
+from router.fast_routes import RouterApp
 from router.input_guard import NulGuardMiddleware
 from router.metrics import RouterMetrics
 from router.middleware import BodyLimitMiddleware
@@ -68,7 +68,7 @@ def create_app(
     # FastAPI's built-in OpenTelemetry checks its providers on every request; the router
     # reports through CloudWatch EMF instead, so it is on only when asked for.
     otel = os.environ.get("MOTHERFLUXER_OTEL", "").lower() in ("1", "true")
-    app = FastAPI(
+    app = RouterApp(
         title="MotherFluxer",
         version="0.1.0",
         lifespan=lifespan,
@@ -77,14 +77,11 @@ def create_app(
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     install_error_handlers(app)
-    # Innermost: the inference routes skip FastAPI's routing layers (see router.fast_routes).
-    app.add_middleware(
-        FastRoutes,
-        routes={
-            ("POST", "/v1/chat/completions"): completions.chat_completions,
-            ("POST", "/v1/completions"): completions.completions,
-        },
-    )
+    # The inference routes skip FastAPI's routing and outer layers (see router.fast_routes).
+    app.fast_routes = {
+        ("POST", "/v1/chat/completions"): completions.chat_completions,
+        ("POST", "/v1/completions"): completions.completions,
+    }
     # Added before the body limit, so it runs inside it: it buffers only bounded bodies.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

@@ -3,11 +3,15 @@
 A profile of the full stack under load put about 7 % of the router's CPU in the layers between
 uvicorn and the endpoint: matching the path against every route of every included router, the
 per-request exit stack and exception wrappers. The inference endpoints need none of it (they
-take the bare `Request` and parse their own body), so this middleware, the innermost of ours,
-calls them directly for their exact method and path and lets everything else pass.
+take the bare `Request` and parse their own body), so `RouterApp` sends their exact method and
+path through our own middleware (body limit, NUL guard, CORS when configured) straight to
+`FastRoutes`, and everything else through the whole stack. On the fast path FastAPI's outer
+layers (server-error, exception telemetry, its body limit) are skipped too: each wraps `send`
+once more, and at c=1 every wrapper is on the client's clock.
 
 Errors are answered by the app's own exception handlers, looked up the way Starlette does (by
-the exception's class hierarchy), so a refusal reads the same on either path.
+the exception's class hierarchy, `Exception` last), so a refusal or a crash reads the same on
+either path.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+Route = tuple[str, str]
 
 
 class FastRoutes:
-    def __init__(self, app: Any, routes: Mapping[tuple[str, str], Endpoint]) -> None:
+    """The innermost app of the fast path: the endpoint for the method and path, called directly."""
+
+    def __init__(self, app: Any, routes: Mapping[Route, Endpoint]) -> None:
         self.app = app
         self.routes = dict(routes)
 
@@ -52,3 +60,29 @@ def _handler_for(handlers: Mapping[Any, Any], exc: Exception) -> Any:
         if cls in handlers:
             return handlers[cls]
     return None
+
+
+class RouterApp(FastAPI):
+    """FastAPI with the inference routes split off before its outer layers (see above)."""
+
+    fast_routes: dict[Route, Endpoint]
+
+    def build_middleware_stack(self) -> Any:
+        full = super().build_middleware_stack()
+        fast: Any = FastRoutes(full, self.fast_routes)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            fast = cls(fast, *args, **kwargs)
+        return _Split(full, fast, frozenset(self.fast_routes))
+
+
+class _Split:
+    def __init__(self, full: Any, fast: Any, routes: frozenset[Route]) -> None:
+        self.full = full
+        self.fast = fast
+        self.routes = routes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (scope["method"], scope["path"]) in self.routes:
+            await self.fast(scope, receive, send)
+        else:
+            await self.full(scope, receive, send)

@@ -20,6 +20,7 @@ from accounts.pricing import price_request
 from accounts.ratelimit_headers import ratelimit_headers
 from accounts.tiers import Caller
 from contracts import env
+from router import after_response
 from router.accounts_policy import conversations, response_cache
 from router.accounts_policy.conversations import ConversationRef
 from router.accounts_policy.demo_gate import allowed_candidates
@@ -210,7 +211,7 @@ class AccountsPolicy:
     async def record(
         self, caller: Caller, admission: Admission, req: DispatchRequest, outcome: DispatchOutcome
     ) -> None:
-        self.metrics.record(outcome)
+        after_response.soon(self.metrics.record, outcome)
         ticket: Ticket = admission.ticket
         record = usage_record(
             caller,

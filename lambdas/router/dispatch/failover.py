@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import orjson
 
-from router import tracing
+from router import after_response, tracing
 from router.dispatch.admitted import AdmittedInstances
 from router.dispatch.completion import call_hook
 from router.dispatch.openai_wire import (
@@ -171,7 +171,7 @@ class Dispatcher:
                     self._retries.retry_done(succeeded=True)
                 elapsed = time.perf_counter() - t0
                 upstream_s += elapsed
-                self._health.record(inst, Outcome.ok, elapsed * 1000)
+                after_response.soon(self._health.record, inst, Outcome.ok, elapsed * 1000)
                 attempts = len(plan.attempts) + 1
                 fallback = step.target.candidate.model != plan.plan[0].model
                 route = self._route(

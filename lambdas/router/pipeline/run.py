@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from router import capabilities, tracing, wake
+from router import after_response, capabilities, tracing, wake
 from router.api.deps import client_request_id, deadline, request_id, services
 from router.dispatch import Answer, DispatchOutcome, DispatchRequest
 from router.dispatch.queue import claim_for
@@ -135,8 +135,10 @@ async def _cache_or_dispatch(
         return svc.routing.pick(plan, model, version, exclude)
 
     async def record(outcome: DispatchOutcome) -> None:
-        trace.finish(outcome)
-        observe(svc.routing.outcomes, svc.catalog, admission.candidates, req.task, outcome)
+        after_response.soon(trace.finish, outcome)
+        after_response.soon(
+            observe, svc.routing.outcomes, svc.catalog, admission.candidates, req.task, outcome
+        )
         await policy.record(caller, admission, req, outcome)
 
     answer = await svc.dispatcher.run(req, pick, record)
