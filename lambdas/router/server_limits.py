@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from router.write_coalescing import CoalescingTransport
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # httptools is not in the Lambda bundle: uvicorn then runs h11
@@ -94,7 +96,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol or object):  # type: ignore[mis
     limits: ServerLimits = ServerLimits()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # A response's head and body leave in one write (router.write_coalescing).
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._header_bytes = 0
         self._header_count = 0
         self._too_big = False
