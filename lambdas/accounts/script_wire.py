@@ -29,7 +29,7 @@ Call = tuple[Sequence[str], Sequence[str]]
 
 def pack(parts: Sequence[bytes]) -> bytes:
     """One command in RESP: an array of bulk strings."""
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+    return b"*%d\r\n" % len(parts) + b"".join([b"$%d\r\n%s\r\n" % (len(p), p) for p in parts])
 
 
 class WireScript:
@@ -52,10 +52,15 @@ class WireScript:
         self._closed = False
 
     def _packed(self, keys: Sequence[str], args: Sequence[str]) -> bytes:
-        parts = [b"EVALSHA", self.sha, b"%d" % len(keys)]
-        parts += [k.encode() for k in keys]
-        parts += [a.encode() for a in args]
-        return pack(parts)
+        return pack(
+            [
+                b"EVALSHA",
+                self.sha,
+                b"%d" % len(keys),
+                *map(str.encode, keys),
+                *map(str.encode, args),
+            ]
+        )
 
     async def __call__(self, keys: Sequence[str], args: Sequence[str]) -> Any:
         reply = (await self.call_many([(keys, args)]))[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -27,12 +27,14 @@ from routing.rollouts import RolloutTable
 from routing.rules import RequestFacts, Rule, RuleSet
 from routing.scoring import header_safe
 from routing.selection import (
+    NAMED_MODES,
     Mode,
     ModelChoice,
     ModelNotServed,
     NoCapableModel,
     auto_ranking,
     choose_models,
+    resolve_mode,
 )
 from routing.snapshot import SnapshotIndex, as_index
 from routing.strategies import StrategyState, pick_instance
@@ -49,15 +51,36 @@ class RouteCandidate:
 class Decision:
     mode: Mode
     candidates: tuple[RouteCandidate, ...]
-    task: Task
-    confidence: float
     reason: str
-    classification: Classification
+    # The prompt's classification, or how to make it: a request that names its models needs
+    # it only for its task label, so the router may compute it while it waits on I/O.
+    classify: Classification | Callable[[], Classification]
     rule: str | None = None
     _index: SnapshotIndex | None = field(default=None, repr=False)
     _now: float = field(default=0.0, repr=False)
     _rng: random.Random | None = field(default=None, repr=False)
     _state: StrategyState | None = field(default=None, repr=False)
+
+    @property
+    def classification(self) -> Classification:
+        if not isinstance(self.classify, Classification):
+            self.classify = self.classify()
+        return self.classify
+
+    @property
+    def classified(self) -> bool:
+        return isinstance(self.classify, Classification)
+
+    def finish_classification(self) -> None:
+        _ = self.classification
+
+    @property
+    def task(self) -> Task:
+        return self.classification.task
+
+    @property
+    def confidence(self) -> float:
+        return self.classification.confidence
 
     @property
     def model(self) -> str:
@@ -165,16 +188,32 @@ def decide(
     now = time.time() if now is None else now
     rng = rng if rng is not None else random.Random()
     index = as_index(snapshot, now)
+
     # A follow-up ("and now in Go?") is read with the turns before it.
-    cls = classify(request.prompt, request.has_images, context=request.context)
-    rule: Rule | None = rules.first_match(facts_for(request, cls.task)) if rules else None
+    def classified() -> Classification:
+        return classify(request.prompt, request.has_images, context=request.context)
+
+    if rules or resolve_mode(request) not in NAMED_MODES:
+        cls: Classification | Callable[[], Classification] = classified()
+    else:
+        cls = classified
+    rule: Rule | None = (
+        rules.first_match(facts_for(request, cls.task))
+        if rules and isinstance(cls, Classification)
+        else None
+    )
     action = rule.action if rule else None
 
     choice: ModelChoice | None = None
     error: Exception | None = None
     try:
         choice = choose_models(
-            request, cls, catalog, index, action.fallback if action else None, history=history
+            request,
+            cls if isinstance(cls, Classification) else None,
+            catalog,
+            index,
+            action.fallback if action else None,
+            history=history,
         )
     except (ModelNotServed, NoCapableModel) as exc:
         if not (action and action.route_to):
@@ -210,10 +249,8 @@ def decide(
     return Decision(
         mode=mode,
         candidates=tuple(candidates),
-        task=cls.task,
-        confidence=cls.confidence,
         reason=reason,
-        classification=cls,
+        classify=cls,
         rule=rule.name if rule else None,
         _index=index,
         _now=now,

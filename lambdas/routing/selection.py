@@ -147,16 +147,24 @@ def _auto(
     return ModelChoice("auto", tuple(models), reason, tuple(ranked[:MAX_AUTO_MODELS]))
 
 
+NAMED_MODES: tuple[Mode, ...] = ("manual", "list")
+
+
 def choose_models(
     request: RequestView,
-    cls: Classification,
+    cls: Classification | None,
     catalog: Catalog,
     index: SnapshotIndex,
     fallback_override: tuple[str, ...] | None = None,
     history: HistoryIndex | None = None,
 ) -> ModelChoice:
-    """Ordered model ids for the request's mode (versions and instances come later)."""
+    """Ordered model ids for the request's mode (versions and instances come later).
+
+    `cls` may be None for the modes that name their models (`NAMED_MODES`): they never read it.
+    """
     mode = resolve_mode(request)
+    if cls is None and mode not in NAMED_MODES:
+        raise ValueError(f"{mode} selection needs the prompt's classification")
     if mode == "manual":
         model = str(request.model)
         _require_known(catalog, model)

@@ -84,3 +84,18 @@ def recommend_scores(prompt: str, history: HistoryIndex | None):
     view = RequestView(prompt=prompt)
     index = as_index(make_snapshot(), NOW)
     return auto_ranking(view, classify(prompt), CATALOG, index, history=history)
+
+
+def test_a_named_model_is_classified_only_when_its_task_is_asked_for() -> None:
+    prompt = "Write a Python function that merges two sorted lists."
+    named = _decide(RequestView(prompt=prompt, model="generalist"))
+    listed = _decide(RequestView(prompt=prompt, model=["generalist", "coder"]))
+    auto = _decide(RequestView(prompt=prompt))
+    # Auto mode needs the task to choose; a named model only reports it.
+    assert auto.classified and auto.task == "coding"
+    assert not named.classified and not listed.classified
+    assert named.model == "generalist" and listed.model == "generalist"
+    assert named.task == "coding" and named.classified
+    listed.finish_classification()
+    assert listed.classified and listed.classification.task == "coding"
+    assert 0 < named.confidence <= 1

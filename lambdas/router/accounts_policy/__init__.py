@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import Request
 
+from accounts.cache import cache_key
 from accounts.errors import AccountsError
 from accounts.pricing import price_request
 from accounts.ratelimit_headers import ratelimit_headers
@@ -157,8 +158,6 @@ class AccountsPolicy:
             elif err.status == 429:
                 self.metrics.count("RateLimited", tier=caller.tier)
             raise
-        from accounts.cache import cache_key
-
         key = None if parsed.stream else cache_key(caller.tenant, parsed.payload)
         headers = ratelimit_headers(reservation.buckets, reservation.levels)
         if parsed.path != "/v1/embeddings":

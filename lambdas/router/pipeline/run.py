@@ -3,6 +3,7 @@ dispatch → record. Route modules parse; this runs the rest and returns a typed
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -41,7 +42,7 @@ async def run_pipeline(request: Request, parsed: ParsedRequest) -> Answer:
 async def _run(request: Request, parsed: ParsedRequest, trace: tracing.Trace, rid: str) -> Answer:
     svc = services(request)
     policy = policy_of(request)
-    parsed = replace(parsed, client_request_id=client_request_id(request))
+    client_rid = client_request_id(request)
 
     caller = await policy.authenticate(request)
     view = policy.shape_view(caller, parsed.view)
@@ -64,8 +65,13 @@ async def _run(request: Request, parsed: ParsedRequest, trace: tracing.Trace, ri
     parsed = replace(
         parsed,
         payload=capabilities.payload_for(parsed.payload, [m for m, _ in capable], svc.catalog),
+        client_request_id=client_rid,
     )
 
+    if not plan.classified:
+        # A named model's task label is reporting only: the loop works it out while the
+        # admission below waits on Redis, instead of before it.
+        asyncio.get_running_loop().call_soon(plan.finish_classification)
     admission = await policy.admit(caller, view, plan, parsed, rid)
     try:
         return await _cache_or_dispatch(request, parsed, plan, admission, caller, rid, trace)
