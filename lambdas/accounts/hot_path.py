@@ -244,6 +244,13 @@ class HotPath:
         if token_buckets and delta:
             await self.local_limiter.adjust(token_buckets, delta)
 
+    def cost_of(
+        self, admission: Admission, tokens_in: int, tokens_out: int, version: str | None
+    ) -> Decimal:
+        """What a served request costs at the admitted model's (version's) price."""
+        price = self.prices.price_for(admission.model.id, version)
+        return price_request(admission.model, tokens_in, tokens_out, price)
+
     def _finish(self, admission: Admission, usage: UsageRecord) -> UsageRecord:
         """The ledger record of a served request; the request no longer counts as in flight."""
         if admission.finished:
@@ -253,12 +260,7 @@ class HotPath:
         caller = admission.caller
         cost = usage.cost_usd
         if cost is None:
-            cost = price_request(
-                admission.model,
-                usage.tokens_in,
-                usage.tokens_out,
-                self.prices.price_for(admission.model.id, usage.version),
-            )
+            cost = self.cost_of(admission, usage.tokens_in, usage.tokens_out, usage.version)
         return usage.model_copy(
             update={
                 # The ledger id is the router's; the caller's id rides along, not unique.

@@ -101,6 +101,7 @@ class AccountsService:
         self.admit = self.hot.admit
         self.complete = self.hot.complete
         self.complete_later = self.hot.complete_later
+        self.cost_of = self.hot.cost_of
         self.drain_settlements = self.hot.drain
         self.orphans = OrphanSweep(redis, sink, self.spend.budgets)
         self.abort = self.hot.abort

@@ -154,12 +154,18 @@ def test_a_failed_attempt_and_its_retry_are_two_attempt_spans(
     router: RouterHarness, collector: Collector, upstreams: list[FaultUpstreamHandle]
 ) -> None:
     upstreams[0].set_fault("http_503", count=1)  # the first request it gets fails over
+    rids: list[str] = []
     with router.client() as c:
-        for _ in range(4):
+        # Until the balancer has sent one to the failing instance (usually the first or second).
+        for _ in range(20):
             resp = c.post("/v1/chat/completions", json={**CHAT, "model": "alpha"})
             assert resp.status_code == 200, resp.text
-    requests, attempts = _by_kind(collector.wait_for(9))
-    assert len(requests) == 4 and len(attempts) == 5
+            rids.append(resp.headers["x-motherfluxer-request-id"])
+            if resp.headers["x-motherfluxer-attempts"] == "2":
+                break
+    requests, attempts = _by_kind(collector.wait_for(2 * len(rids) + 1))
+    requests = [r for r in requests if attrs(r)["motherfluxer.request_id"] in rids]
+    assert len(requests) == len(rids)
     retried = [r for r in requests if attrs(r)["motherfluxer.attempts"] == 2]
     assert len(retried) == 1
     mine = [a for a in attempts if a.parent_span_id == retried[0].span_id]

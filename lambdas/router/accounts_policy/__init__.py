@@ -17,6 +17,7 @@ from fastapi import Request
 
 from accounts.cache import cache_key
 from accounts.errors import AccountsError
+from accounts.hot_path import Completion
 from accounts.pricing import price_request
 from accounts.ratelimit_headers import ratelimit_headers
 from accounts.tiers import Caller
@@ -212,46 +213,29 @@ class AccountsPolicy:
     ) -> None:
         after_response.soon(self.metrics.record, outcome)
         ticket: Ticket = admission.ticket
-        record = usage_record(
-            caller,
-            req.request_id,
-            model=outcome.model or ticket.first_model,
-            version=outcome.version,
-            instance_id=outcome.instance_id,
-            usage=outcome.usage,
-            latency_ms=outcome.latency_ms,
-            status=outcome.status,
-            route_reason=req.reason,
-            task=req.task,
-        )
-        usage = outcome.usage
-        spec = self.svc.routing.catalog.get(record.model)
-        if (
-            usage is not None
-            and spec is not None
-            and (usage.cached_tokens or usage.cache_write_tokens)
-        ):
-            # Cached prompt tokens have prices of their own (catalog `cost_per_1m_cached_*`).
-            record.cost_usd = price_request(
-                spec,
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                self.service.price_for(spec.id, outcome.version),
-                cached_in=usage.cached_tokens,
-                cache_write=usage.cache_write_tokens,
-            )
-        try:
-            if self._defer:
-                ticket.completion = self.service.complete_later(
-                    ticket.reservation, record, self._after_settle
+        cost = self._cached_token_cost(outcome, outcome.model or ticket.first_model)
+        if self._defer:
+            # The cost is the answer's (its header); the ledger record is built and queued
+            # right after the response, its intent in Redis covering the gap (accounts.orphans).
+            if cost is None:
+                usage = outcome.usage
+                cost = self.service.cost_of(
+                    ticket.reservation,
+                    usage.prompt_tokens if usage else 0,
+                    usage.completion_tokens if usage else 0,
+                    outcome.version,
                 )
-            else:
+            ticket.completion = Completion(cost)
+            after_response.soon(self._record_later, caller, ticket, req, outcome, cost)
+        else:
+            record = self._usage_record(caller, ticket, req, outcome, cost)
+            try:
                 ticket.completion = await self.service.complete(ticket.reservation, record)
-                self._after_settle(record, ticket.completion)
-        except Exception:
-            # The outbox write is local; reaching here means the disk failed. Log loudly.
-            logger.exception("usage for request %s could not be recorded", req.request_id)
-            return
+            except Exception:
+                # The outbox write is local; reaching here means the disk failed. Log loudly.
+                logger.exception("usage for request %s could not be recorded", req.request_id)
+                return
+            self._after_settle(record, ticket.completion)
         if ticket.conversation is not None and outcome.status == 200 and outcome.text is not None:
             ticket.history = self._in_background(
                 conversations.save_turn(
@@ -264,6 +248,60 @@ class AccountsPolicy:
                     req.request_id,
                 )
             )
+
+    def _usage_record(
+        self,
+        caller: Caller,
+        ticket: Ticket,
+        req: DispatchRequest,
+        outcome: DispatchOutcome,
+        cost: Decimal | None,
+    ) -> Any:
+        record = usage_record(
+            caller,
+            req.request_id,
+            model=outcome.model or ticket.first_model,
+            version=outcome.version,
+            instance_id=outcome.instance_id,
+            usage=outcome.usage,
+            latency_ms=outcome.latency_ms,
+            status=outcome.status,
+            route_reason=req.reason,
+            task=req.task,
+        )
+        record.cost_usd = cost
+        return record
+
+    def _record_later(
+        self,
+        caller: Caller,
+        ticket: Ticket,
+        req: DispatchRequest,
+        outcome: DispatchOutcome,
+        cost: Decimal,
+    ) -> None:
+        record = self._usage_record(caller, ticket, req, outcome, cost)
+        try:
+            self.service.complete_later(ticket.reservation, record, self._after_settle)
+        except Exception:
+            logger.exception("usage for request %s could not be recorded", req.request_id)
+
+    def _cached_token_cost(self, outcome: DispatchOutcome, model: str) -> Decimal | None:
+        """Cached prompt tokens have prices of their own (catalog `cost_per_1m_cached_*`)."""
+        usage = outcome.usage
+        if usage is None or not (usage.cached_tokens or usage.cache_write_tokens):
+            return None
+        spec = self.svc.routing.catalog.get(model)
+        if spec is None:
+            return None
+        return price_request(
+            spec,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            self.service.price_for(spec.id, outcome.version),
+            cached_in=usage.cached_tokens,
+            cache_write=usage.cache_write_tokens,
+        )
 
     def _after_settle(self, record: Any, completion: Any) -> None:
         if completion.budget_alert_80:
