@@ -12,7 +12,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -26,6 +26,7 @@ from accounts.feedback import VALID_SCORES
 from accounts.model_reports import ReportWindow, report_csv
 from accounts.scopes import SCOPES, Scope, invalid_scopes
 from accounts.self_routes import add_self_routes
+from accounts.self_service import KeyExpiry
 from accounts.service import AccountsService
 from accounts.store import UsageFilter
 from accounts.tiers import Caller, Tier
@@ -34,15 +35,6 @@ log = logging.getLogger(__name__)
 
 # What `usage_ledger`/`budgets` columns hold: NUMERIC(18, 9) tops out just under 10^9 USD.
 MAX_USD = Decimal("999999999")
-
-
-def _future(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    if aware <= datetime.now(UTC):
-        raise ValueError("expires_at must be in the future")
-    return aware
 
 
 class NewUser(BaseModel):
@@ -58,7 +50,7 @@ class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scopes: list[Scope] = Field(default_factory=list, max_length=len(SCOPES))
     tier: Tier | None = None
-    expires_at: Annotated[datetime | None, AfterValidator(_future)] = None
+    expires_at: KeyExpiry = None
     # The key's default `routing.optimize`; a request's own goal overrides it.
     optimize: Goal | None = None
 

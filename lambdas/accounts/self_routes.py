@@ -13,12 +13,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.errors import NotFound
 from accounts.scopes import SCOPES, Scope
 from accounts.self_service import (
     MAX_ACTIVE_KEYS,
+    KeyExpiry,
     TooManyKeys,
     owner_of,
     read_budget,
@@ -30,21 +31,12 @@ from accounts.tiers import Caller
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _future(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    if aware <= datetime.now(UTC):
-        raise ValueError("expires_at must be in the future")
-    return aware
-
-
 class OwnKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=100)
     # Omitted: the scopes of the credential creating the key. Never wider than those.
     scopes: list[Scope] | None = Field(default=None, max_length=len(SCOPES))
-    expires_at: Annotated[datetime | None, AfterValidator(_future)] = None
+    expires_at: KeyExpiry = None
 
 
 def _is_prefix(value: str) -> bool:

@@ -18,8 +18,9 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from redis.asyncio import Redis
 
 from accounts.budgets import NO_BUDGET, month_id
@@ -33,6 +34,19 @@ from accounts.tiers import Caller
 log = logging.getLogger(__name__)
 
 MAX_ACTIVE_KEYS = 20
+
+
+def _in_the_future(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if aware <= datetime.now(UTC):
+        raise ValueError("expires_at must be in the future")
+    return aware
+
+
+# A new key's `expires_at` (admin- or self-issued): naive times are UTC, the past is refused.
+KeyExpiry = Annotated[datetime | None, AfterValidator(_in_the_future)]
 
 
 class SignInRequired(AccountsError):
