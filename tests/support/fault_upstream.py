@@ -397,7 +397,7 @@ class FaultUpstream:
         text: str,
         usage: dict[str, int],
     ) -> web.StreamResponse:
-        payload = _completion(chat, ident, model, text, usage)
+        payload = completion_body(chat, ident, model, text, usage)
         raw = json.dumps(payload).encode()
         headers = {"x-upstream-instance": self.name}
         if fault.mode == "malformed_sse":
@@ -500,9 +500,10 @@ def _count_prompt_tokens(body: dict[str, Any], chat: bool) -> int:
     return max(1, len(text.split()))
 
 
-def _completion(
+def completion_body(
     chat: bool, ident: str, model: str, text: str, usage: dict[str, int]
 ) -> dict[str, Any]:
+    """An OpenAI (chat) completion as an instance answers it, for every loopback mock."""
     created = int(time.time())
     if chat:
         choice: dict[str, Any] = {

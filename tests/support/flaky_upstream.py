@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.support.fault_upstream import completion_body
 from tests.support.router_harness import free_port
 
 
@@ -37,21 +37,10 @@ class FlakyUpstream:
                 status=500,
             )
         self.counts["ok"] += 1
+        usage = {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+        model = body.get("model", self.name)
         return web.json_response(
-            {
-                "id": f"chatcmpl-{self.name}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", self.name),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": f"hi from {self.name}"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
-            }
+            completion_body(True, f"chatcmpl-{self.name}", model, f"hi from {self.name}", usage)
         )
 
     async def health(self, request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.support.fault_upstream import completion_body
 from tests.support.router_harness import free_port
 
 
@@ -50,21 +51,11 @@ class OrderedUpstream:
             await asyncio.sleep(self.delay_s)
         finally:
             self._active -= 1
+        usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
         return web.json_response(
-            {
-                "id": "chatcmpl-ordered",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "m"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": f"done {label}"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-            }
+            completion_body(
+                True, "chatcmpl-ordered", body.get("model", "m"), f"done {label}", usage
+            )
         )
 
     async def _ok(self, _: web.Request) -> web.Response:
