@@ -29,19 +29,14 @@ Route = tuple[str, str]
 
 
 class FastRoutes:
-    """The innermost app of the fast path: the endpoint for the method and path, called directly."""
+    """The innermost app of the fast path (`_Split` sends it only its own method and path):
+    the endpoint, called directly."""
 
-    def __init__(self, app: Any, routes: Mapping[Route, Endpoint]) -> None:
-        self.app = app
+    def __init__(self, routes: Mapping[Route, Endpoint]) -> None:
         self.routes = dict(routes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        endpoint = (
-            self.routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
-        )
-        if endpoint is None:
-            await self.app(scope, receive, send)
-            return
+        endpoint = self.routes[(scope["method"], scope["path"])]
         request = Request(scope, receive, send)
         try:
             response = await endpoint(request)
@@ -69,7 +64,7 @@ class RouterApp(FastAPI):
 
     def build_middleware_stack(self) -> Any:
         full = super().build_middleware_stack()
-        fast: Any = FastRoutes(full, self.fast_routes)
+        fast: Any = FastRoutes(self.fast_routes)
         for cls, args, kwargs in reversed(self.user_middleware):
             fast = cls(fast, *args, **kwargs)
         return _Split(full, fast, frozenset(self.fast_routes))
