@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import sys
 import threading
@@ -20,6 +21,7 @@ from contracts import env
 from contracts.metrics import NAMESPACE, MetricSpec
 
 _lock = threading.Lock()
+logger = logging.getLogger("motherfluxer.emf")
 
 
 def enabled() -> bool:
@@ -77,10 +79,21 @@ def _document(
     doc = EphemeralMetrics(namespace=namespace, service=service)
     for key, value in dims.items():
         doc.add_dimension(name=key, value=value)
+    lists: dict[str, list[float]] = {}
     for spec, value in values:
-        # The same metric added again becomes one more entry of its `Values` list.
-        doc.add_metric(name=spec.name, unit=spec.unit, value=value)
-    return doc.serialize_metric_set()
+        if spec.name not in lists:
+            # Powertools checks each metric's name, unit and first value once. Adding every
+            # value through it would cost a check and a debug-log format of the growing list
+            # per value, and its 100th value of one metric prints the set to stdout and clears
+            # it, away from MOTHERFLUXER_EMF_FILE.
+            doc.add_metric(name=spec.name, unit=spec.unit, value=value)
+            lists[spec.name] = []
+        lists[spec.name].append(float(value))
+    metrics = {
+        name: {**doc.metric_set[name], "Value": values_of_name}
+        for name, values_of_name in lists.items()
+    }
+    return doc.serialize_metric_set(metrics=metrics)
 
 
 # CloudWatch takes at most 100 values per metric in one document.
@@ -127,7 +140,12 @@ class Batcher:
             series, self._series = self._series, {}
         for (namespace, service, dims), values in series.items():
             for chunk in _chunks(values):
-                write(_document(service, dict(dims), chunk, namespace))
+                try:
+                    write(_document(service, dict(dims), chunk, namespace))
+                except Exception:
+                    # One bad document must not end the flushing thread: every later value
+                    # would pile up unflushed in memory.
+                    logger.exception("EMF document for %s %s not written", service, dims)
 
 
 def _chunks(values: list[tuple[MetricSpec, float]]) -> list[list[tuple[MetricSpec, float]]]:
