@@ -175,14 +175,12 @@ class SnapshotStore:
             iid = i.instance_id
             local = self._in_flight.get(iid, 0)
             lat = self._latency.get(iid)
-            if local > i.in_flight or lat is not None:
-                i = replace(
-                    i,
-                    in_flight=max(i.in_flight, local),
-                    latency_ewma_ms=lat if lat is not None else i.latency_ewma_ms,
-                )
             cool = self._cool_until.get(iid, 0.0)
-            if cool > i.ejected_until:
-                i = replace(i, ejected_until=cool)
+            if local > i.in_flight or lat is not None or cool > i.ejected_until:
+                i = i.with_local_load(
+                    max(i.in_flight, local),
+                    lat if lat is not None else i.latency_ewma_ms,
+                    max(i.ejected_until, cool),
+                )
             out.append(i)
         return tuple(out)

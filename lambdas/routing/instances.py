@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 InstanceKind = Literal["openai", "sagemaker", "external"]
@@ -53,3 +53,21 @@ class Instance:
         if self.breaker_state == "open" and self.ejected_until <= 0:
             return False
         return not (self.lease_seconds > 0 and now - self.last_heartbeat > self.lease_seconds)
+
+    def with_local_load(
+        self, in_flight: int, latency_ewma_ms: float, ejected_until: float
+    ) -> Instance:
+        """A copy with what this process measures itself overlaid. It is made on every pick;
+        `dataclasses.replace` would re-run the whole frozen `__init__`, about three times the
+        cost of copying the slots."""
+        new = object.__new__(Instance)
+        for name in _SLOTS:
+            _set(new, name, getattr(self, name))
+        _set(new, "in_flight", in_flight)
+        _set(new, "latency_ewma_ms", latency_ewma_ms)
+        _set(new, "ejected_until", ejected_until)
+        return new
+
+
+_SLOTS = tuple(f.name for f in fields(Instance))
+_set = object.__setattr__

@@ -170,3 +170,25 @@ def test_never_picks_an_unroutable_instance(
 )
 def test_equal_inputs_give_equal_picks(pool: list[Instance], strategy: str, seed: int) -> None:
     assert _pick(strategy, pool, seed=seed) == _pick(strategy, pool, seed=seed)
+
+
+def test_the_local_load_overlay_is_a_copy_with_only_the_load_changed() -> None:
+    from dataclasses import replace
+
+    from routing.instances import Instance
+
+    base = Instance(
+        "i-1",
+        "m",
+        "v1",
+        "openai",
+        "http://127.0.0.1:1",
+        in_flight=2,
+        weight=3.0,
+        tags={"zone": "a"},
+        rev=7,
+        latency_ewma_ms=9.0,
+    )
+    copy = base.with_local_load(5, 1.5, 42.0)
+    assert copy == replace(base, in_flight=5, latency_ewma_ms=1.5, ejected_until=42.0)
+    assert base.in_flight == 2 and base.ejected_until == 0.0

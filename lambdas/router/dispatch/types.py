@@ -97,11 +97,18 @@ class DispatchRequest:
     stream: bool
     candidates: tuple[tuple[str, str], ...]
     reason: str
-    task: str | None = None
+    # The task label, or how to work it out: a named model's label is only reported, so the
+    # pipeline has it classified while the upstream call is in flight, not before it.
+    task_of: str | Callable[[], str] | None = None
     started: float = field(default_factory=time.perf_counter)
     deadline: float = 0.0
     capture_text: bool = False
     waiter: QueueClaim = QueueClaim()
+
+    @property
+    def task(self) -> str | None:
+        task = self.task_of
+        return task() if callable(task) else task
 
     @property
     def wants_usage(self) -> bool:

@@ -68,10 +68,6 @@ async def _run(request: Request, parsed: ParsedRequest, trace: tracing.Trace, ri
         client_request_id=client_rid,
     )
 
-    if not plan.classified:
-        # A named model's task label is reporting only: the loop works it out while the
-        # admission below waits on Redis, instead of before it.
-        asyncio.get_running_loop().call_soon(plan.finish_classification)
     admission = await policy.admit(caller, view, plan, parsed, rid)
     try:
         return await _cache_or_dispatch(request, parsed, plan, admission, caller, rid, trace)
@@ -129,7 +125,7 @@ async def _cache_or_dispatch(
         stream=parsed.stream,
         candidates=admission.candidates,
         reason=plan.reason,
-        task=plan.task,
+        task_of=plan.task if plan.classified else lambda: plan.task,
         deadline=deadline(request, svc.settings.request_timeout_s),
         capture_text=admission.capture_text,
         waiter=claim_for(
@@ -147,6 +143,10 @@ async def _cache_or_dispatch(
         )
         await policy.record(caller, admission, req, outcome)
 
+    if not plan.classified:
+        # A named model's task label is reporting only: the loop works it out while the
+        # upstream call is in flight (the first wait in dispatch), instead of before it.
+        asyncio.get_running_loop().call_soon(plan.finish_classification)
     answer = await svc.dispatcher.run(req, pick, record)
     answer.route.extra.update(admission.headers)
     _echo_request_ids(answer, parsed, rid)
