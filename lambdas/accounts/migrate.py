@@ -52,3 +52,29 @@ def current(url: str) -> str | None:
             return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     finally:
         engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m accounts.migrate [upgrade|downgrade|current] [URL]`; the URL defaults to
+    MOTHERFLUXER_DATABASE_URL."""
+    import argparse
+    import os
+
+    from contracts import env
+
+    parser = argparse.ArgumentParser(prog="accounts.migrate")
+    parser.add_argument(
+        "action", nargs="?", default="upgrade", choices=["upgrade", "downgrade", "current"]
+    )
+    parser.add_argument("url", nargs="?", default=os.environ.get(env.DATABASE_URL))
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error(f"give a database URL or set {env.DATABASE_URL}")
+    if args.action == "current":
+        print(current(args.url))
+    else:
+        {"upgrade": upgrade, "downgrade": downgrade}[args.action](args.url)
+
+
+if __name__ == "__main__":
+    main()

@@ -46,6 +46,8 @@ USAGE_QUEUE_URL = "MOTHERFLUXER_USAGE_QUEUE_URL"
 # "external": another process drains the local usage outbox (`accounts.outbox_process`).
 OUTBOX_DRAINER = "MOTHERFLUXER_OUTBOX_DRAINER"
 OUTBOX_DRAIN_INTERVAL_S = "MOTHERFLUXER_OUTBOX_DRAIN_INTERVAL_S"
+# "external": the database was migrated before the router started (`python -m accounts.migrate`).
+MIGRATIONS = "MOTHERFLUXER_MIGRATIONS"
 # Router processes behind one port (`python -m router.main --workers`).
 ROUTER_WORKERS = "MOTHERFLUXER_ROUTER_WORKERS"
 ENROLLMENT_SECRETS = "MOTHERFLUXER_ENROLLMENT_SECRETS"

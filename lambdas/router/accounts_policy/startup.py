@@ -54,4 +54,6 @@ async def start_local(svc: Services) -> Any:
         _accounts_settings(svc),
         # The local stack runs the drainer as its own process; a bare router drains itself.
         drain=os.environ.get(env.OUTBOX_DRAINER) != "external",
+        # The local stack migrates once before starting its routers (devstack.stack).
+        migrate=os.environ.get(env.MIGRATIONS) != "external",
     )
