@@ -73,31 +73,40 @@ def _document(
     values: Sequence[tuple[MetricSpec, float]],
     namespace: str,
 ) -> dict[str, Any]:
+    lists: dict[str, tuple[MetricSpec, list[float]]] = {}
+    for spec, value in values:
+        lists.setdefault(spec.name, (spec, []))[1].append(float(value))
+    return _document_of_lists(service, dims, list(lists.values()), namespace)
+
+
+def _document_of_lists(
+    service: str,
+    dims: Mapping[str, str],
+    lists: Sequence[tuple[MetricSpec, list[float]]],
+    namespace: str,
+) -> dict[str, Any]:
     from aws_lambda_powertools.metrics import EphemeralMetrics
 
     # EphemeralMetrics keeps no global state, so concurrent requests never mix dimensions.
     doc = EphemeralMetrics(namespace=namespace, service=service)
     for key, value in dims.items():
         doc.add_dimension(name=key, value=value)
-    lists: dict[str, list[float]] = {}
-    for spec, value in values:
-        if spec.name not in lists:
-            # Powertools checks each metric's name, unit and first value once. Adding every
-            # value through it would cost a check and a debug-log format of the growing list
-            # per value, and its 100th value of one metric prints the set to stdout and clears
-            # it, away from MOTHERFLUXER_EMF_FILE.
-            doc.add_metric(name=spec.name, unit=spec.unit, value=value)
-            lists[spec.name] = []
-        lists[spec.name].append(float(value))
+    for spec, numbers in lists:
+        # Powertools checks each metric's name, unit and first value once. Adding every value
+        # through it would cost a check and a debug-log format of the growing list per value,
+        # and its 100th value of one metric prints the set to stdout and clears it, away from
+        # MOTHERFLUXER_EMF_FILE.
+        doc.add_metric(name=spec.name, unit=spec.unit, value=numbers[0])
     metrics = {
-        name: {**doc.metric_set[name], "Value": values_of_name}
-        for name, values_of_name in lists.items()
+        spec.name: {**doc.metric_set[spec.name], "Value": numbers} for spec, numbers in lists
     }
     return doc.serialize_metric_set(metrics=metrics)
 
 
 # CloudWatch takes at most 100 values per metric in one document.
 MAX_VALUES = 100
+
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 class Batcher:
@@ -111,7 +120,8 @@ class Batcher:
     def __init__(self, interval_s: float = 1.0) -> None:
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        self._series: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[Any]] = {}
+        # Per series, each metric's values in arrival order.
+        self._series: dict[SeriesKey, dict[str, tuple[MetricSpec, list[float]]]] = {}
         self._thread: threading.Thread | None = None
 
     def add(
@@ -124,7 +134,14 @@ class Batcher:
         _check(service, dims, values)
         key = (namespace, service, tuple(dims.items()))
         with self._lock:
-            self._series.setdefault(key, []).extend(values)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = {}
+            for spec, value in values:
+                entry = series.get(spec.name)
+                if entry is None:
+                    entry = series[spec.name] = (spec, [])
+                entry[1].append(float(value))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="emf", daemon=True)
                 self._thread.start()
@@ -137,31 +154,26 @@ class Batcher:
 
     def flush(self) -> None:
         with self._lock:
-            series, self._series = self._series, {}
-        for (namespace, service, dims), values in series.items():
-            for chunk in _chunks(values):
+            batch, self._series = self._series, {}
+        for (namespace, service, dims), metrics in batch.items():
+            for chunk in _chunks(list(metrics.values())):
                 try:
-                    write(_document(service, dict(dims), chunk, namespace))
+                    write(_document_of_lists(service, dict(dims), chunk, namespace))
                 except Exception:
                     # One bad document must not end the flushing thread: every later value
                     # would pile up unflushed in memory.
                     logger.exception("EMF document for %s %s not written", service, dims)
 
 
-def _chunks(values: list[tuple[MetricSpec, float]]) -> list[list[tuple[MetricSpec, float]]]:
-    """Split so that no metric has more than MAX_VALUES values in one document."""
-    out: list[list[tuple[MetricSpec, float]]] = []
-    counts: list[dict[str, int]] = []
-    for spec, value in values:
-        slot = next(
-            (i for i, c in enumerate(counts) if c.get(spec.name, 0) < MAX_VALUES), len(counts)
-        )
-        if slot == len(counts):
-            counts.append({})
-            out.append([])
-        counts[slot][spec.name] = counts[slot].get(spec.name, 0) + 1
-        out[slot].append((spec, value))
-    return out
+def _chunks(
+    metrics: list[tuple[MetricSpec, list[float]]],
+) -> list[list[tuple[MetricSpec, list[float]]]]:
+    """Documents with at most MAX_VALUES values of any metric, values kept in order."""
+    longest = max((len(values) for _, values in metrics), default=0)
+    return [
+        [(spec, values[i : i + MAX_VALUES]) for spec, values in metrics if len(values) > i]
+        for i in range(0, longest, MAX_VALUES)
+    ]
 
 
 batcher = Batcher()
