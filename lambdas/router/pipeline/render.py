@@ -32,8 +32,12 @@ class GuardedStreamingResponse(StreamingResponse):
 
         async def listen() -> None:
             nonlocal hung_up
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            try:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            except Exception:
+                # Nothing more can be heard from this connection; the sends will tell.
+                return
             hung_up = True
             streaming.cancel()
 
