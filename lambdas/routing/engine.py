@@ -193,14 +193,11 @@ def decide(
     def classified() -> Classification:
         return classify(request.prompt, request.has_images, context=request.context)
 
-    if rules or resolve_mode(request) not in NAMED_MODES:
-        cls: Classification | Callable[[], Classification] = classified()
-    else:
-        cls = classified
+    # Rules read the task, and every other mode ranks by it; the named modes only report it.
+    eager = bool(rules) or resolve_mode(request) not in NAMED_MODES
+    cls = classified() if eager else None
     rule: Rule | None = (
-        rules.first_match(facts_for(request, cls.task))
-        if rules and isinstance(cls, Classification)
-        else None
+        rules.first_match(facts_for(request, cls.task)) if rules and cls is not None else None
     )
     action = rule.action if rule else None
 
@@ -209,7 +206,7 @@ def decide(
     try:
         choice = choose_models(
             request,
-            cls if isinstance(cls, Classification) else None,
+            cls,
             catalog,
             index,
             action.fallback if action else None,
@@ -250,7 +247,7 @@ def decide(
         mode=mode,
         candidates=tuple(candidates),
         reason=reason,
-        classify=cls,
+        classify=cls if cls is not None else classified,
         rule=rule.name if rule else None,
         _index=index,
         _now=now,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,7 +20,6 @@ from accounts.hot_path import Completion
 from accounts.pricing import price_request
 from accounts.ratelimit_headers import ratelimit_headers
 from accounts.tiers import Caller
-from contracts import env
 from router import after_response
 from router.accounts_policy import conversations, response_cache
 from router.accounts_policy.conversations import ConversationRef
@@ -66,7 +64,7 @@ class AccountsPolicy:
         self._background: set[asyncio.Task[None]] = set()
         # A Lambda environment freezes once its response is sent, so there the usage is
         # recorded before; a long-running process records it after, in batches.
-        self._defer = not os.environ.get(env.LAMBDA_FUNCTION_NAME)
+        self._defer = after_response.deferring()
         self._sweep: asyncio.Task[None] | None = None
         self.feedback_refresh: FeedbackRefresher | None = None
 

@@ -125,7 +125,7 @@ async def _cache_or_dispatch(
         stream=parsed.stream,
         candidates=admission.candidates,
         reason=plan.reason,
-        task_of=plan.task if plan.classified else lambda: plan.task,
+        task_of=lambda: plan.task,
         deadline=deadline(request, svc.settings.request_timeout_s),
         capture_text=admission.capture_text,
         waiter=claim_for(
